@@ -1,0 +1,266 @@
+/* airgap.h: the one public header of airgap, an on-device LLM engine.
+ *
+ * Usage (error handling elided; every fallible call returns ag_status and
+ * ag_last_error() gives this thread's one-line detail):
+ *
+ *     ag_model_params mp = ag_model_default_params();
+ *     ag_model *m;   ag_model_load("qwen.gguf", &mp, &m);
+ *     ag_context_params cp = ag_context_default_params();
+ *     ag_context *c; ag_context_create(m, &cp, &c);
+ *     int32_t tok[512]; size_t n;
+ *     ag_tokenize(m, text, strlen(text), true, tok, 512, &n);
+ *     ag_decode(c, tok, n, false);                  // prefill, logits of last token
+ *     ag_sampler_params sp = ag_sampler_default_params();
+ *     ag_sampler *s; ag_sampler_create(&sp, &s);
+ *     int32_t t = ag_sampler_sample(s, ag_get_logits(c, 0), ag_model_n_vocab(m));
+ *     ... ag_decode(c, &t, 1, false) ... until ag_token_is_eog(m, t)
+ *     ag_sampler_free(s); ag_context_free(c); ag_model_free(m);
+ *
+ * Ownership: X_load and X_create pair with X_free; freeing NULL is a no-op. A
+ * context borrows its model: the model must outlive every context made from it.
+ * Threads: an ag_model is immutable after load and may be shared by threads;
+ * an ag_context or ag_sampler is used by one thread at a time.
+ * Params structs carry their own size (set by the defaults function) so fields
+ * can be appended without breaking callers built against an older header. */
+#ifndef AIRGAP_H
+#define AIRGAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define AG_API __attribute__((visibility("default")))
+#else
+#define AG_API
+#endif
+
+/* ---- status --------------------------------------------------------------- */
+
+typedef enum ag_status {       /* stable values: append only, never renumber */
+    AG_OK = 0,
+    AG_ERR_IO = 1,             /* file missing, unreadable, short read */
+    AG_ERR_FORMAT = 2,         /* malformed or inconsistent file contents */
+    AG_ERR_UNSUPPORTED = 3,    /* valid but not handled (architecture, type) */
+    AG_ERR_NOMEM = 4,          /* allocation failed */
+    AG_ERR_INVALID_ARG = 5,    /* bad argument from the caller */
+    AG_ERR_CONTEXT_FULL = 6,   /* the sequence would exceed n_ctx */
+    AG_ERR_BUFFER_TOO_SMALL = 7, /* output did not fit; *n_out says what is needed */
+    AG_ERR_ABORTED = 8,        /* the abort callback asked to stop */
+} ag_status;
+
+AG_API const char *ag_status_str(ag_status s); /* static text, never NULL */
+/* This thread's detail for the most recent failure, one line naming what and
+ * where, e.g. "model.gguf: tensor 'blk.3.attn_q.weight': data past end of file".
+ * Never NULL; "" when nothing failed yet. Valid until the next failing call. */
+AG_API const char *ag_last_error(void);
+
+/* ---- model ---------------------------------------------------------------- */
+
+typedef struct ag_model ag_model;     /* weights + vocabulary, immutable */
+
+typedef struct ag_model_params {
+    uint32_t size;        /* = sizeof(ag_model_params) */
+    bool use_mmap;        /* map the file (default); false reads it into memory */
+    bool vocab_only;      /* load only metadata and tokenizer, no tensors */
+} ag_model_params;
+
+AG_API ag_model_params ag_model_default_params(void);
+/* Loads a GGUF file. Returns AG_ERR_IO, AG_ERR_FORMAT, AG_ERR_UNSUPPORTED or
+ * AG_ERR_NOMEM on failure, with *out = NULL. */
+AG_API ag_status ag_model_load(const char *path, const ag_model_params *p, ag_model **out);
+AG_API void ag_model_free(ag_model *m);
+
+AG_API const char *ag_model_arch(const ag_model *m);      /* "qwen35", ... */
+AG_API int32_t ag_model_n_vocab(const ag_model *m);
+AG_API int32_t ag_model_n_embd(const ag_model *m);
+AG_API int32_t ag_model_n_layer(const ag_model *m);       /* trunk layers */
+AG_API int32_t ag_model_n_ctx_train(const ag_model *m);
+AG_API uint64_t ag_model_n_params(const ag_model *m);     /* elements in all tensors */
+AG_API uint64_t ag_model_file_size(const ag_model *m);
+AG_API uint64_t ag_model_tensor_bytes(const ag_model *m); /* bytes of all tensor data */
+/* Human-readable, e.g. "GGUF v3, 24 layers (18 DeltaNet + 6 attention), d=1024". */
+AG_API const char *ag_model_desc(const ag_model *m);
+
+/* Metadata, in file order. Values are rendered as text (arrays abbreviated
+ * to at most max_items items, with the count). Returns NULL past the end. */
+AG_API size_t ag_model_n_meta(const ag_model *m);
+AG_API const char *ag_model_meta_key(const ag_model *m, size_t i);
+AG_API ag_status ag_model_meta_value(const ag_model *m, size_t i, size_t max_items,
+                                     char *buf, size_t cap, size_t *n_out);
+
+typedef struct ag_tensor_info {
+    const char *name;       /* borrowed from the model */
+    const char *type_name;  /* "q4_K", "f32", ... */
+    uint32_t n_dims;
+    uint64_t ne[4];         /* ne[0] is the contiguous dimension */
+    uint64_t n_bytes;
+    uint64_t offset;        /* in the file */
+} ag_tensor_info;
+AG_API size_t ag_model_n_tensors(const ag_model *m);
+AG_API ag_status ag_model_tensor(const ag_model *m, size_t i, ag_tensor_info *out);
+
+/* ---- tokenizer ------------------------------------------------------------ */
+
+/* Tokenizes text (len bytes, no NUL needed). parse_special: recognise control
+ * token texts such as "<|im_start|>" (user-defined tokens like "<think>" are
+ * always recognised). No BOS is added. If cap is too small returns
+ * AG_ERR_BUFFER_TOO_SMALL with *n_out = the number needed. */
+AG_API ag_status ag_tokenize(const ag_model *m, const char *text, size_t len, bool parse_special,
+                             int32_t *tokens, size_t cap, size_t *n_out);
+/* The bytes of one token (GPT-2 byte decoding applied). Control tokens give
+ * their text only if special is true, else nothing. May be a partial UTF-8
+ * sequence: use ag_detok to stream text. */
+AG_API ag_status ag_token_to_piece(const ag_model *m, int32_t token, bool special,
+                                   char *buf, size_t cap, size_t *n_out);
+AG_API bool ag_token_is_eog(const ag_model *m, int32_t token); /* end of generation */
+AG_API bool ag_token_is_control(const ag_model *m, int32_t token);
+AG_API int32_t ag_token_eos(const ag_model *m);                 /* -1 if none */
+/* Id of a token whose text is exactly s, or -1. */
+AG_API int32_t ag_token_find(const ag_model *m, const char *s);
+
+/* Streaming detokenizer: holds back the bytes of an incomplete UTF-8 sequence
+ * so that every chunk it returns is valid UTF-8. Invalid bytes in token text
+ * become U+FFFD. */
+typedef struct ag_detok ag_detok;
+AG_API ag_status ag_detok_create(const ag_model *m, bool special, ag_detok **out);
+AG_API void ag_detok_free(ag_detok *d);
+/* Appends the text of token to out (NUL-terminated); at most cap-1 bytes.
+ * 4*64+8 bytes is always enough for one token of up to 64 bytes; use
+ * ag_detok_max_piece() for the exact bound. */
+AG_API ag_status ag_detok_push(ag_detok *d, int32_t token, char *out, size_t cap, size_t *n_out);
+/* Emits whatever is held back (as U+FFFD if incomplete) and resets. */
+AG_API ag_status ag_detok_flush(ag_detok *d, char *out, size_t cap, size_t *n_out);
+AG_API size_t ag_detok_max_piece(const ag_detok *d);
+
+/* ---- chat format ---------------------------------------------------------- */
+
+typedef struct ag_chat_param {          /* one argument of a tool call */
+    const char *name;
+    const char *value;                  /* rendered as is: strings raw, others as JSON */
+} ag_chat_param;
+
+typedef struct ag_chat_tool_call {
+    const char *name;
+    const ag_chat_param *params;
+    size_t n_params;
+} ag_chat_tool_call;
+
+typedef struct ag_chat_message {
+    const char *role;                   /* "system", "user", "assistant", "tool" */
+    const char *content;                /* NULL = empty */
+    const char *reasoning;              /* assistant only; NULL = split out of content at </think> */
+    const ag_chat_tool_call *tool_calls; /* assistant only */
+    size_t n_tool_calls;
+} ag_chat_message;
+
+typedef struct ag_chat_options {
+    uint32_t size;                      /* = sizeof(ag_chat_options) */
+    bool add_generation_prompt;         /* end with "<|im_start|>assistant\n<think>..." (default true) */
+    bool enable_thinking;               /* default false, as for Qwen3.5 0.8B/2B */
+    const char *const *tools_json;      /* one JSON object per tool, rendered verbatim */
+    size_t n_tools;
+} ag_chat_options;
+
+AG_API ag_chat_options ag_chat_default_options(void);
+/* Renders messages as Qwen3.5 ChatML (the spec's template). Output is
+ * NUL-terminated; AG_ERR_BUFFER_TOO_SMALL gives the needed length (without the
+ * NUL) in *n_out. AG_ERR_INVALID_ARG for what the template rejects (unknown
+ * role, system not first, no user query). */
+AG_API ag_status ag_chat_render(const ag_chat_message *msgs, size_t n_msgs,
+                                const ag_chat_options *opt, char *buf, size_t cap, size_t *n_out);
+
+/* ---- context: one sequence's state (KV cache, DeltaNet state) ------------- */
+
+typedef struct ag_context ag_context;
+
+typedef struct ag_context_params {
+    uint32_t size;      /* = sizeof(ag_context_params) */
+    int32_t n_ctx;      /* max positions in the sequence; 0 = min(4096, training context) */
+    int32_t n_batch;    /* max tokens per internal forward step; 0 = 512 */
+    int32_t n_threads;  /* 0 = physical cores */
+} ag_context_params;
+
+AG_API ag_context_params ag_context_default_params(void);
+AG_API ag_status ag_context_create(const ag_model *m, const ag_context_params *p, ag_context **out);
+AG_API void ag_context_free(ag_context *c);
+AG_API int32_t ag_context_n_ctx(const ag_context *c);
+AG_API int32_t ag_context_n_past(const ag_context *c);  /* positions already in the state */
+/* Clears the sequence (empty KV, zero recurrent state). */
+AG_API void ag_context_reset(ag_context *c);
+/* Called between internal steps of ag_decode; returning true stops it with
+ * AG_ERR_ABORTED. The state then holds the tokens processed before the stop
+ * (ag_context_n_past tells how many). */
+AG_API void ag_context_set_abort(ag_context *c, bool (*should_abort)(void *), void *user);
+
+/* Appends n tokens to the sequence and runs the model over them in as few
+ * steps as n_batch allows. all_logits: keep logits for every token (row i is
+ * token i), else only for the last (row 0). AG_ERR_CONTEXT_FULL leaves the
+ * state unchanged. */
+AG_API ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_logits);
+/* Borrowed logits row i of the last ag_decode (n_vocab floats), or NULL.
+ * Valid until the next ag_decode or reset. */
+AG_API const float *ag_get_logits(const ag_context *c, size_t i);
+
+/* ---- sampling ------------------------------------------------------------- */
+
+typedef struct ag_sampler ag_sampler;
+
+typedef struct ag_sampler_params {
+    uint32_t size;            /* = sizeof(ag_sampler_params) */
+    float temperature;        /* <= 0: greedy (default 0.8) */
+    int32_t top_k;            /* <= 0: off (default 40) */
+    float top_p;              /* >= 1: off (default 0.95) */
+    float min_p;              /* <= 0: off (default 0.05) */
+    float repeat_penalty;     /* 1: off (default 1.0) */
+    int32_t penalty_last_n;   /* window of recent tokens for penalties (default 64) */
+    float presence_penalty;   /* 0: off */
+    float frequency_penalty;  /* 0: off */
+    uint64_t seed;            /* same seed, same logits -> same tokens */
+} ag_sampler_params;
+
+AG_API ag_sampler_params ag_sampler_default_params(void);
+AG_API ag_status ag_sampler_create(const ag_sampler_params *p, ag_sampler **out);
+AG_API void ag_sampler_free(ag_sampler *s);
+/* Picks a token from n_vocab logits (not modified), applying penalties over
+ * the accepted history, then temperature, top-k, top-p, min-p. */
+AG_API int32_t ag_sampler_sample(ag_sampler *s, const float *logits, int32_t n_vocab);
+/* Records a token in the penalty history (prompt and generated tokens). */
+AG_API void ag_sampler_accept(ag_sampler *s, int32_t token);
+AG_API void ag_sampler_reset(ag_sampler *s); /* clears history, re-seeds */
+
+/* ---- synthetic models ----------------------------------------------------- */
+
+typedef struct ag_synth_params {
+    uint32_t size;            /* = sizeof(ag_synth_params) */
+    const char *preset;       /* "tiny", "0.8b", "2b" */
+    uint64_t seed;
+    const char *type;         /* weight type for matrices: "f32" (default), "f16", "bf16", "q8_0" */
+    /* Shape overrides (0 = preset value), for testing other shapes. */
+    int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, head_dim, n_vocab;
+    int32_t ssm_n_k_heads, ssm_n_v_heads, ssm_head_k_dim, ssm_head_v_dim;
+    int32_t full_attn_interval;
+    void (*progress)(void *user, double fraction); /* optional */
+    void *progress_user;
+} ag_synth_params;
+
+AG_API ag_synth_params ag_synth_default_params(void);
+/* Writes a random-weight qwen35 GGUF with the preset's shapes, laid out as
+ * llama.cpp's converter lays out real files (keys, names, order), with a
+ * synthetic byte-level BPE vocabulary of n_vocab tokens. */
+AG_API ag_status ag_synth_write(const ag_synth_params *p, const char *path);
+
+/* ---- system --------------------------------------------------------------- */
+
+AG_API const char *ag_version(void);
+/* One line describing what the CPU offers and what airgap chose. */
+AG_API const char *ag_system_info(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AIRGAP_H */

@@ -1,0 +1,65 @@
+/* arch.h: the architecture registry.
+ *
+ * An architecture is a table of functions keyed by general.architecture.
+ * model.c and context.c are generic: they open the GGUF, load the vocabulary,
+ * look the architecture up here, and call through this table. Adding BERT
+ * encoders or the vision tower means adding a file and a row in arch.c, not
+ * touching qwen35.c. */
+#ifndef AG_MODEL_ARCH_H
+#define AG_MODEL_ARCH_H
+
+#include "airgap.h"
+#include "gguf/gguf.h"
+#include "kernels/ops.h"
+#include "tokenizer/vocab.h"
+
+struct ag_arch;
+
+struct ag_model {
+    char *path;
+    ag_gguf *gguf;
+    ag_vocab *vocab;            /* NULL if the file has no tokenizer */
+    const struct ag_arch *arch; /* NULL when loaded vocab-only */
+    void *impl;                 /* the architecture's hparams and weights */
+    char arch_name[64];
+    char desc[256];
+    int32_t n_vocab, n_embd, n_layer, n_ctx_train;
+    uint64_t n_params, tensor_bytes;
+};
+
+struct ag_context {
+    const ag_model *model;
+    ag_context_params params;
+    int32_t n_past;
+    ag_exec exec;
+    float *logits;              /* rows x n_vocab */
+    size_t logits_rows, logits_cap_rows;
+    void *state;                /* the architecture's per-sequence state and scratch */
+    bool (*should_abort)(void *);
+    void *abort_user;
+};
+
+typedef struct ag_arch {
+    const char *name;
+    /* Reads hparams and binds tensors; sets m->impl, n_embd, n_layer, desc. */
+    ag_status (*load)(ag_model *m);
+    void (*unload)(ag_model *m);
+    /* Allocates c->state for c->params (n_ctx, n_batch). */
+    ag_status (*ctx_init)(ag_context *c);
+    void (*ctx_free)(ag_context *c);
+    void (*ctx_reset)(ag_context *c);
+    /* Runs n <= n_batch tokens at positions n_past..; writes logits for every
+     * token (all) or the last one (!all) to logits when logits != NULL. */
+    ag_status (*forward)(ag_context *c, const int32_t *tokens, int32_t n, float *logits, bool all);
+} ag_arch;
+
+const ag_arch *ag_arch_find(const char *name);
+
+/* Helpers for architectures: bind a tensor by name with shape checks.
+ * ne1 = 0 for 1-D. Errors name the file and tensor. */
+ag_status ag_model_bind_weight(ag_model *m, const char *name, int64_t n_in, int64_t n_out, ag_weight *out);
+/* Copies (dequantizes) a small tensor of exactly n values into *out (malloc'd). */
+ag_status ag_model_load_f32(ag_model *m, const char *name, int64_t ne0, int64_t ne1, float **out);
+bool ag_model_has_tensor(const ag_model *m, const char *name);
+
+#endif

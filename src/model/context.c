@@ -1,0 +1,141 @@
+/* context.c: one sequence's state and the decode call (Stage 3 of 5: forward).
+ *
+ * Generic over architectures: validates the request, splits it into steps of
+ * at most n_batch tokens, keeps the logits the caller asked for, and lets the
+ * architecture's forward() do the math. A request that would overflow n_ctx
+ * is refused before anything changes, so the state is never half-updated by
+ * a bad call. */
+#include "model/arch.h"
+#include "core/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+ag_context_params ag_context_default_params(void)
+{
+    ag_context_params p;
+    memset(&p, 0, sizeof(p));
+    p.size = sizeof(p);
+    return p;
+}
+
+ag_status ag_context_create(const ag_model *m, const ag_context_params *p, ag_context **out)
+{
+    if (!out) return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: out is NULL");
+    *out = NULL;
+    if (!m) return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: model is NULL");
+    if (!m->arch) return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: model was loaded vocab-only");
+    ag_context_params cp = ag_context_default_params();
+    if (p) {
+        if (p->size < sizeof(ag_context_params))
+            return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: params.size %u too small", p->size);
+        cp = *p;
+    }
+    if (cp.n_ctx < 0 || cp.n_batch < 0)
+        return ag_fail(AG_ERR_INVALID_ARG, "context: n_ctx (%d) and n_batch (%d) must be >= 0", cp.n_ctx, cp.n_batch);
+    if (cp.n_ctx == 0) cp.n_ctx = m->n_ctx_train > 0 && m->n_ctx_train < 4096 ? m->n_ctx_train : 4096;
+    if (cp.n_batch == 0) cp.n_batch = 512;
+    if (cp.n_batch > cp.n_ctx) cp.n_batch = cp.n_ctx;
+    if (cp.n_threads <= 0) cp.n_threads = ag_physical_cores();
+
+    ag_context *c = calloc(1, sizeof(*c));
+    if (!c) return ag_fail(AG_ERR_NOMEM, "context: out of memory");
+    c->model = m;
+    c->params = cp;
+    c->exec.pool = cp.n_threads > 1 ? ag_pool_create(cp.n_threads) : NULL;
+    int nth = ag_pool_size(c->exec.pool);
+    c->exec.wbuf_len = 0;
+    /* widest weight row any matmul may dequantize: bounded by the largest
+     * tensor row in the file */
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
+        if ((int64_t)m->gguf->tensors[i].ne[0] > c->exec.wbuf_len) c->exec.wbuf_len = (int64_t)m->gguf->tensors[i].ne[0];
+    c->exec.wbuf = malloc((size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float));
+    ag_status st = AG_OK;
+    if (!c->exec.wbuf) { st = ag_fail(AG_ERR_NOMEM, "context: out of memory for scratch"); goto fail; }
+    st = m->arch->ctx_init(c);
+    if (st != AG_OK) goto fail;
+    *out = c;
+    return AG_OK;
+fail:
+    ag_context_free(c);
+    return st;
+}
+
+void ag_context_free(ag_context *c)
+{
+    if (!c) return;
+    if (c->state && c->model->arch->ctx_free) c->model->arch->ctx_free(c);
+    ag_pool_free(c->exec.pool);
+    free(c->exec.wbuf);
+    free(c->logits);
+    free(c);
+}
+
+int32_t ag_context_n_ctx(const ag_context *c) { return c ? c->params.n_ctx : 0; }
+int32_t ag_context_n_past(const ag_context *c) { return c ? c->n_past : 0; }
+
+void ag_context_reset(ag_context *c)
+{
+    if (!c) return;
+    c->model->arch->ctx_reset(c);
+    c->n_past = 0;
+    c->logits_rows = 0;
+}
+
+void ag_context_set_abort(ag_context *c, bool (*should_abort)(void *), void *user)
+{
+    if (!c) return;
+    c->should_abort = should_abort;
+    c->abort_user = user;
+}
+
+ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_logits)
+{
+    if (!c) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: context is NULL");
+    if (n == 0) return AG_OK;
+    if (!tokens) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: tokens is NULL");
+    const ag_model *m = c->model;
+    if (n > (size_t)(c->params.n_ctx - c->n_past))
+        return ag_fail(AG_ERR_CONTEXT_FULL, "context full: %d positions used + %zu new tokens > n_ctx %d", c->n_past,
+                       n, c->params.n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: token %d at index %zu is outside the vocabulary [0, %d)",
+                           tokens[i], i, m->n_vocab);
+
+    size_t rows = all_logits ? n : 1;
+    if (rows > c->logits_cap_rows) {
+        size_t bytes = rows * (size_t)m->n_vocab * sizeof(float);
+        if (bytes / rows / sizeof(float) != (size_t)m->n_vocab)
+            return ag_fail(AG_ERR_NOMEM, "ag_decode: logits for %zu tokens do not fit in memory", rows);
+        float *l = realloc(c->logits, bytes);
+        if (!l) return ag_fail(AG_ERR_NOMEM, "ag_decode: out of memory for logits of %zu tokens (%zu MiB)", rows, bytes >> 20);
+        c->logits = l;
+        c->logits_cap_rows = rows;
+    }
+    c->logits_rows = 0;
+
+    /* With an abort callback, steps are kept short so a stop request is
+     * honoured quickly; the state always holds whole steps. */
+    size_t step = (size_t)c->params.n_batch;
+    if (c->should_abort && step > 64) step = 64;
+    for (size_t done = 0; done < n;) {
+        if (c->should_abort && c->should_abort(c->abort_user))
+            return ag_fail(AG_ERR_ABORTED, "aborted after %zu of %zu tokens", done, n);
+        size_t cnt = n - done < step ? n - done : step;
+        bool last = done + cnt == n;
+        float *out = all_logits ? c->logits + done * (size_t)m->n_vocab : (last ? c->logits : NULL);
+        ag_status st = m->arch->forward(c, tokens + done, (int32_t)cnt, out, all_logits);
+        if (st != AG_OK) return st;
+        c->n_past += (int32_t)cnt;
+        done += cnt;
+    }
+    c->logits_rows = rows;
+    return AG_OK;
+}
+
+const float *ag_get_logits(const ag_context *c, size_t i)
+{
+    if (!c || i >= c->logits_rows) return NULL;
+    return c->logits + i * (size_t)c->model->n_vocab;
+}

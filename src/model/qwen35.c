@@ -1,0 +1,692 @@
+/* qwen35.c: the Qwen3.5 text model (Stage 3 of 5: forward), per
+ * docs/qwen35-spec.md sections 1-4.
+ *
+ * A hybrid stack: most layers are Gated DeltaNet (linear attention with a
+ * fixed-size f32 state per head), every full_attention_interval-th layer is
+ * gated softmax attention with a KV cache. Both paths run T tokens per call:
+ * the projections are batched matmuls (weights read once per batch), the
+ * DeltaNet recurrence runs token by token over the batch (exactly the decode
+ * math, so prefill and decode agree by construction), attention is causal
+ * over the cache. The chunked DeltaNet form is a later optimization behind
+ * the same interface.
+ *
+ * State layouts (per sequence):
+ *   KV:   k[layer][pos][Hkv*Dh], v[layer][pos][Hkv*Dh]            (f32)
+ *   conv: conv[layer][Kc-1][Cc], oldest first (raw, pre-conv)       (f32)
+ *   ssm:  S[layer][Hv][Dv][Dk]: row j of head h holds S[.][j], so
+ *         retrieve, update and read-out are contiguous dot/axpy     (f32)
+ * MTP blocks (block index >= block_count - nextn_predict_layers) are never
+ * bound or run. */
+#include "core/status.h"
+#include "model/arch.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct layer {
+    bool is_rec;
+    int slot;                        /* index among attention or recurrent layers */
+    float *attn_norm, *post_norm;    /* (d) */
+    ag_weight ffn_gate, ffn_up, ffn_down;
+    /* gated attention */
+    ag_weight wq, wk, wv, wo;        /* wq: (d -> 2*H*Dh) query|gate per head; fused: + K + V rows */
+    bool fused_qkv;
+    float *q_norm, *k_norm;          /* (Dh) */
+    /* Gated DeltaNet */
+    ag_weight w_qkv, w_z, w_beta, w_alpha, w_out;
+    float *conv_w;                   /* (Cc, Kc): Kc taps per channel */
+    float *dt_bias, *ssm_a;          /* (Hv) */
+    float *ssm_norm;                 /* (Dv) */
+} layer;
+
+typedef struct qwen35 {
+    int d, f, L, n_block, n_vocab;
+    int H, Hkv, Dh, n_rot, sect[4];
+    float rope_base, eps, attn_scale;
+    int Kc, Dk, Hk, Hv, Dv, Cc;      /* DeltaNet geometry */
+    int n_attn, n_rec;
+    ag_weight tok_embd, output;
+    float *output_norm;
+    layer *layers;
+    double *rope_freq;               /* (n_rot/2) */
+} qwen35;
+
+typedef struct qstate {
+    float **k, **v;                  /* [n_attn] -> (n_ctx, Hkv*Dh) */
+    float **conv;                    /* [n_rec] -> (Kc-1, Cc) */
+    float **ssm;                     /* [n_rec] -> (Hv, Dv, Dk) */
+    /* scratch for up to n_batch tokens */
+    float *x, *u, *tmp;              /* (T, d) */
+    float *proj;                     /* (T, proj_w) */
+    float *gate;                     /* (T, gate_w): DeltaNet z */
+    float *y;                        /* (T, y_w): mixer output before out-proj */
+    float *ffa, *ffb;                /* (T, f) */
+    float *ba;                       /* (T, 2*Hv): beta | alpha logits */
+    float *convseq;                  /* (Kc-1+T, Cc) */
+    float *att;                      /* (n_threads, n_ctx) attention scores */
+    float *rcos, *rsin;              /* (T, n_rot/2) */
+    int proj_w, y_w;
+} qstate;
+
+/* ---- hparams ---- */
+
+static ag_status key_u32(ag_model *m, const char *suffix, bool required, uint32_t def, uint32_t *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", m->arch_name, suffix);
+    if (ag_gguf_find_key(m->gguf, key) < 0) {
+        if (required) return ag_fail(AG_ERR_FORMAT, "%s: required key '%s' is missing", m->path, key);
+        *out = def;
+        return AG_OK;
+    }
+    return ag_gguf_get_u32(m->gguf, key, out);
+}
+
+static ag_status key_f32(ag_model *m, const char *suffix, bool required, float def, float *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", m->arch_name, suffix);
+    if (ag_gguf_find_key(m->gguf, key) < 0) {
+        if (required) return ag_fail(AG_ERR_FORMAT, "%s: required key '%s' is missing", m->path, key);
+        *out = def;
+        return AG_OK;
+    }
+    return ag_gguf_get_f32(m->gguf, key, out);
+}
+
+static ag_status check_range(ag_model *m, const char *what, uint32_t v, uint32_t lo, uint32_t hi)
+{
+    if (v < lo || v > hi)
+        return ag_fail(AG_ERR_FORMAT, "%s: %s = %u is out of range [%u, %u]", m->path, what, v, lo, hi);
+    return AG_OK;
+}
+
+#define TRY(x)                          \
+    do {                                \
+        ag_status st_ = (x);            \
+        if (st_ != AG_OK) return st_;   \
+    } while (0)
+
+static ag_status load_hparams(ag_model *m, qwen35 *q)
+{
+    uint32_t n_block, d, f, H, Hkv, Dk, Dv, n_rot, ctx, Kc, sd, gk, gv, inner, interval, nextn;
+    float eps;
+    TRY(key_u32(m, "block_count", true, 0, &n_block));
+    TRY(key_u32(m, "embedding_length", true, 0, &d));
+    TRY(key_u32(m, "feed_forward_length", true, 0, &f));
+    TRY(key_u32(m, "attention.head_count", true, 0, &H));
+    TRY(key_u32(m, "attention.head_count_kv", false, H, &Hkv));
+    TRY(check_range(m, "attention.head_count", H, 1, 4096));
+    TRY(key_u32(m, "attention.key_length", false, H ? d / H : 0, &Dk));
+    TRY(key_u32(m, "attention.value_length", false, Dk, &Dv));
+    TRY(key_u32(m, "rope.dimension_count", false, Dk, &n_rot));
+    TRY(key_u32(m, "context_length", true, 0, &ctx));
+    TRY(key_f32(m, "attention.layer_norm_rms_epsilon", true, 0, &eps));
+    TRY(key_f32(m, "rope.freq_base", false, 10000.0f, &q->rope_base));
+    TRY(key_f32(m, "attention.scale", false, 0.0f, &q->attn_scale));
+    TRY(key_u32(m, "ssm.conv_kernel", true, 0, &Kc));
+    TRY(key_u32(m, "ssm.state_size", true, 0, &sd));
+    TRY(key_u32(m, "ssm.group_count", true, 0, &gk));
+    TRY(key_u32(m, "ssm.time_step_rank", true, 0, &gv));
+    TRY(key_u32(m, "ssm.inner_size", true, 0, &inner));
+    TRY(key_u32(m, "full_attention_interval", false, 4, &interval));
+    TRY(key_u32(m, "nextn_predict_layers", false, 0, &nextn));
+
+    TRY(check_range(m, "block_count", n_block, 1, 4096));
+    TRY(check_range(m, "embedding_length", d, 1, 1u << 17));
+    TRY(check_range(m, "feed_forward_length", f, 1, 1u << 20));
+    TRY(check_range(m, "attention.head_count_kv", Hkv, 1, H));
+    TRY(check_range(m, "attention.key_length", Dk, 1, 1u << 14));
+    TRY(check_range(m, "rope.dimension_count", n_rot, 0, Dk));
+    TRY(check_range(m, "ssm.conv_kernel", Kc, 1, 64));
+    TRY(check_range(m, "ssm.state_size", sd, 1, 1u << 14));
+    TRY(check_range(m, "ssm.group_count", gk, 1, 4096));
+    TRY(check_range(m, "ssm.time_step_rank", gv, 1, 4096));
+    TRY(check_range(m, "ssm.inner_size", inner, 1, 1u << 20));
+    TRY(check_range(m, "nextn_predict_layers", nextn, 0, n_block - 1));
+    if (H % Hkv) return ag_fail(AG_ERR_FORMAT, "%s: head_count %u is not a multiple of head_count_kv %u", m->path, H, Hkv);
+    if (Dv != Dk)
+        return ag_fail(AG_ERR_UNSUPPORTED, "%s: attention value_length %u != key_length %u (the output gate needs equal widths)",
+                       m->path, Dv, Dk);
+    if (n_rot % 2) return ag_fail(AG_ERR_FORMAT, "%s: rope.dimension_count %u is odd", m->path, n_rot);
+    if (inner % gv)
+        return ag_fail(AG_ERR_FORMAT, "%s: ssm.inner_size %u is not a multiple of ssm.time_step_rank %u", m->path, inner, gv);
+    if (!(eps > 0 && eps < 1)) return ag_fail(AG_ERR_FORMAT, "%s: layer_norm_rms_epsilon %g is out of range", m->path, eps);
+    if (!(q->rope_base > 1 && isfinite(q->rope_base)))
+        return ag_fail(AG_ERR_FORMAT, "%s: rope.freq_base %g is out of range", m->path, q->rope_base);
+    if (!isfinite(q->attn_scale) || q->attn_scale < 0)
+        return ag_fail(AG_ERR_FORMAT, "%s: attention.scale %g is invalid", m->path, q->attn_scale);
+
+    q->n_block = (int)n_block;
+    q->L = (int)(n_block - nextn);
+    q->d = (int)d;
+    q->f = (int)f;
+    q->H = (int)H;
+    q->Hkv = (int)Hkv;
+    q->Dh = (int)Dk;
+    q->n_rot = (int)n_rot;
+    q->eps = eps;
+    if (q->attn_scale == 0) q->attn_scale = 1.0f / sqrtf((float)Dk);
+    q->Kc = (int)Kc;
+    q->Dk = (int)sd;
+    q->Hk = (int)gk;
+    q->Hv = (int)gv;
+    q->Dv = (int)(inner / gv);
+    q->Cc = 2 * q->Hk * q->Dk + q->Hv * q->Dv;
+
+    /* M-RoPE sections: for text every position component equals the token
+     * position except the 4th (always 0), so only which pairs fall in the
+     * 4th section matters. Missing key: plain NEOX RoPE over n_rot dims. */
+    char key[128];
+    snprintf(key, sizeof(key), "%s.rope.dimension_sections", m->arch_name);
+    memset(q->sect, 0, sizeof(q->sect));
+    if (ag_gguf_find_key(m->gguf, key) >= 0) {
+        uint32_t at;
+        uint64_t n;
+        const ag_gguf_kv *kv;
+        TRY(ag_gguf_get_arr(m->gguf, key, &at, &n, &kv));
+        if (n < 3 || n > 4 || !(at == AG_GGUF_I32 || at == AG_GGUF_U32))
+            return ag_fail(AG_ERR_FORMAT, "%s: key '%s': expected 3 or 4 integers", m->path, key);
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t v = ag_gguf_arr_i64(kv, i);
+            if (v < 0 || v > 1 << 14) return ag_fail(AG_ERR_FORMAT, "%s: key '%s': value %lld out of range", m->path, key, (long long)v);
+            q->sect[i] = (int)v;
+        }
+    } else {
+        q->sect[0] = q->n_rot / 2; /* all pairs use the token position */
+    }
+
+    q->layers = calloc((size_t)q->L, sizeof(layer));
+    if (!q->layers) return ag_fail(AG_ERR_NOMEM, "%s: out of memory", m->path);
+    snprintf(key, sizeof(key), "%s.attention.recurrent_layers", m->arch_name);
+    const ag_gguf_kv *rl = NULL;
+    if (ag_gguf_find_key(m->gguf, key) >= 0) {
+        uint32_t at;
+        uint64_t n;
+        TRY(ag_gguf_get_arr(m->gguf, key, &at, &n, &rl));
+        if (n != n_block && n != (uint64_t)q->L)
+            return ag_fail(AG_ERR_FORMAT, "%s: key '%s' has %llu entries, expected block_count %u", m->path, key,
+                           (unsigned long long)n, n_block);
+        if (at == AG_GGUF_STRING || at == AG_GGUF_ARRAY || at == AG_GGUF_F32 || at == AG_GGUF_F64)
+            return ag_fail(AG_ERR_FORMAT, "%s: key '%s': expected booleans", m->path, key);
+    } else if (interval == 0) {
+        return ag_fail(AG_ERR_FORMAT, "%s: full_attention_interval is 0", m->path);
+    }
+    for (int i = 0; i < q->L; i++) {
+        layer *l = &q->layers[i];
+        l->is_rec = rl ? ag_gguf_arr_i64(rl, (uint64_t)i) != 0 : ((uint32_t)(i + 1) % interval) != 0;
+        l->slot = l->is_rec ? q->n_rec++ : q->n_attn++;
+    }
+    return AG_OK;
+}
+
+/* ---- weights ---- */
+
+static ag_status bind_layer(ag_model *m, qwen35 *q, int i)
+{
+    layer *l = &q->layers[i];
+    char nm[160];
+    int d = q->d;
+#define NAME(s) (snprintf(nm, sizeof(nm), "blk.%d.%s", i, s), nm)
+    TRY(ag_model_load_f32(m, NAME("attn_norm.weight"), d, 0, &l->attn_norm));
+    TRY(ag_model_load_f32(m, NAME("post_attention_norm.weight"), d, 0, &l->post_norm));
+    TRY(ag_model_bind_weight(m, NAME("ffn_gate.weight"), d, q->f, &l->ffn_gate));
+    TRY(ag_model_bind_weight(m, NAME("ffn_up.weight"), d, q->f, &l->ffn_up));
+    TRY(ag_model_bind_weight(m, NAME("ffn_down.weight"), q->f, d, &l->ffn_down));
+    if (l->is_rec) {
+        int vw = q->Hv * q->Dv;
+        TRY(ag_model_bind_weight(m, NAME("attn_qkv.weight"), d, q->Cc, &l->w_qkv));
+        TRY(ag_model_bind_weight(m, NAME("attn_gate.weight"), d, vw, &l->w_z));
+        TRY(ag_model_bind_weight(m, NAME("ssm_beta.weight"), d, q->Hv, &l->w_beta));
+        TRY(ag_model_bind_weight(m, NAME("ssm_alpha.weight"), d, q->Hv, &l->w_alpha));
+        TRY(ag_model_bind_weight(m, NAME("ssm_out.weight"), vw, d, &l->w_out));
+        TRY(ag_model_load_f32(m, NAME("ssm_conv1d.weight"), q->Kc, q->Cc, &l->conv_w));
+        TRY(ag_model_load_f32(m, NAME("ssm_dt.bias"), q->Hv, 0, &l->dt_bias));
+        TRY(ag_model_load_f32(m, NAME("ssm_a"), q->Hv, 0, &l->ssm_a));
+        TRY(ag_model_load_f32(m, NAME("ssm_norm.weight"), q->Dv, 0, &l->ssm_norm));
+    } else {
+        int qw = 2 * q->H * q->Dh, kw = q->Hkv * q->Dh;
+        if (ag_model_has_tensor(m, NAME("attn_q.weight"))) {
+            TRY(ag_model_bind_weight(m, NAME("attn_q.weight"), d, qw, &l->wq));
+            TRY(ag_model_bind_weight(m, NAME("attn_k.weight"), d, kw, &l->wk));
+            TRY(ag_model_bind_weight(m, NAME("attn_v.weight"), d, kw, &l->wv));
+        } else {
+            /* --fuse-qkv export: one matrix, rows Q+gate | K | V */
+            l->fused_qkv = true;
+            TRY(ag_model_bind_weight(m, NAME("attn_qkv.weight"), d, qw + 2 * kw, &l->wq));
+        }
+        TRY(ag_model_bind_weight(m, NAME("attn_output.weight"), q->H * q->Dh, d, &l->wo));
+        TRY(ag_model_load_f32(m, NAME("attn_q_norm.weight"), q->Dh, 0, &l->q_norm));
+        TRY(ag_model_load_f32(m, NAME("attn_k_norm.weight"), q->Dh, 0, &l->k_norm));
+    }
+#undef NAME
+    return AG_OK;
+}
+
+static void qwen35_unload(ag_model *m)
+{
+    qwen35 *q = m->impl;
+    if (!q) return;
+    for (int i = 0; q->layers && i < q->L; i++) {
+        layer *l = &q->layers[i];
+        free(l->attn_norm);
+        free(l->post_norm);
+        free(l->q_norm);
+        free(l->k_norm);
+        free(l->conv_w);
+        free(l->dt_bias);
+        free(l->ssm_a);
+        free(l->ssm_norm);
+    }
+    free(q->layers);
+    free(q->output_norm);
+    free(q->rope_freq);
+    free(q);
+    m->impl = NULL;
+}
+
+static ag_status qwen35_load(ag_model *m)
+{
+    qwen35 *q = calloc(1, sizeof(*q));
+    if (!q) return ag_fail(AG_ERR_NOMEM, "%s: out of memory", m->path);
+    m->impl = q;
+    ag_status st = load_hparams(m, q);
+    if (st != AG_OK) goto fail;
+
+    int64_t ie = ag_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (ie < 0) { st = ag_fail(AG_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", m->path); goto fail; }
+    const ag_gguf_tensor *te = &m->gguf->tensors[ie];
+    if (m->vocab) {
+        q->n_vocab = m->n_vocab;
+    } else {
+        if (te->ne[1] > (1u << 24)) { st = ag_fail(AG_ERR_FORMAT, "%s: token_embd has too many rows", m->path); goto fail; }
+        q->n_vocab = m->n_vocab = (int32_t)te->ne[1];
+    }
+    st = ag_model_bind_weight(m, "token_embd.weight", q->d, q->n_vocab, &q->tok_embd);
+    if (st != AG_OK) {
+        if (te->ne[0] == (uint64_t)q->d && te->ne[1] != (uint64_t)q->n_vocab)
+            st = ag_fail(AG_ERR_FORMAT, "%s: token_embd.weight has %llu rows but the vocabulary has %d tokens", m->path,
+                         (unsigned long long)te->ne[1], q->n_vocab);
+        goto fail;
+    }
+    if (ag_model_has_tensor(m, "output.weight")) {
+        st = ag_model_bind_weight(m, "output.weight", q->d, q->n_vocab, &q->output);
+        if (st != AG_OK) goto fail;
+    } else {
+        q->output = q->tok_embd; /* tied LM head */
+    }
+    st = ag_model_load_f32(m, "output_norm.weight", q->d, 0, &q->output_norm);
+    if (st != AG_OK) goto fail;
+    for (int i = 0; i < q->L; i++) {
+        st = bind_layer(m, q, i);
+        if (st != AG_OK) goto fail;
+    }
+    int half = q->n_rot / 2;
+    q->rope_freq = malloc((size_t)(half > 0 ? half : 1) * sizeof(double));
+    if (!q->rope_freq) { st = ag_fail(AG_ERR_NOMEM, "%s: out of memory", m->path); goto fail; }
+    for (int i = 0; i < half; i++) q->rope_freq[i] = pow((double)q->rope_base, -2.0 * i / q->n_rot);
+
+    m->n_embd = q->d;
+    m->n_layer = q->L;
+    uint32_t ctx = 0;
+    key_u32(m, "context_length", true, 0, &ctx);
+    m->n_ctx_train = ctx > (1u << 30) ? (1 << 30) : (int32_t)ctx;
+    snprintf(m->desc, sizeof(m->desc),
+             "qwen35: %d layers (%d Gated DeltaNet + %d gated attention)%s, d=%d, ffn=%d, attn %dx%d heads (kv %d), "
+             "DeltaNet %d k-heads x %d, %d v-heads x %d, vocab %d, %s LM head",
+             q->L, q->n_rec, q->n_attn, q->n_block > q->L ? " + MTP (skipped)" : "", q->d, q->f, q->H, q->Dh, q->Hkv,
+             q->Hk, q->Dk, q->Hv, q->Dv, q->n_vocab, q->output.data == q->tok_embd.data ? "tied" : "separate");
+    return AG_OK;
+fail:
+    qwen35_unload(m);
+    return st;
+}
+
+/* ---- per-sequence state ---- */
+
+static void qwen35_ctx_free(ag_context *c)
+{
+    qstate *s = c->state;
+    const qwen35 *q = c->model->impl;
+    if (!s) return;
+    for (int i = 0; i < q->n_attn; i++) {
+        if (s->k) free(s->k[i]);
+        if (s->v) free(s->v[i]);
+    }
+    for (int i = 0; i < q->n_rec; i++) {
+        if (s->conv) free(s->conv[i]);
+        if (s->ssm) free(s->ssm[i]);
+    }
+    free(s->k);
+    free(s->v);
+    free(s->conv);
+    free(s->ssm);
+    free(s->x);
+    free(s->u);
+    free(s->tmp);
+    free(s->proj);
+    free(s->gate);
+    free(s->y);
+    free(s->ffa);
+    free(s->ffb);
+    free(s->ba);
+    free(s->convseq);
+    free(s->att);
+    free(s->rcos);
+    free(s->rsin);
+    free(s);
+    c->state = NULL;
+}
+
+static void qwen35_ctx_reset(ag_context *c)
+{
+    qstate *s = c->state;
+    const qwen35 *q = c->model->impl;
+    for (int i = 0; i < q->n_rec; i++) {
+        memset(s->conv[i], 0, (size_t)(q->Kc - 1) * q->Cc * sizeof(float));
+        memset(s->ssm[i], 0, (size_t)q->Hv * q->Dv * q->Dk * sizeof(float));
+    }
+    /* KV rows past n_past are never read, so they need no clearing */
+}
+
+static float *alloc_f(size_t a, size_t b, bool *ok)
+{
+    if (b && a > SIZE_MAX / sizeof(float) / b) { *ok = false; return NULL; }
+    size_t n = a * b;
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+static int max_i(int a, int b) { return a > b ? a : b; }
+
+static ag_status qwen35_ctx_init(ag_context *c)
+{
+    const qwen35 *q = c->model->impl;
+    qstate *s = calloc(1, sizeof(*s));
+    if (!s) return ag_fail(AG_ERR_NOMEM, "context: out of memory");
+    c->state = s;
+    bool ok = true;
+    size_t T = (size_t)c->params.n_batch, n_ctx = (size_t)c->params.n_ctx;
+    int nth = ag_pool_size(c->exec.pool);
+    s->k = calloc((size_t)max_i(q->n_attn, 1), sizeof(float *));
+    s->v = calloc((size_t)max_i(q->n_attn, 1), sizeof(float *));
+    s->conv = calloc((size_t)max_i(q->n_rec, 1), sizeof(float *));
+    s->ssm = calloc((size_t)max_i(q->n_rec, 1), sizeof(float *));
+    if (!s->k || !s->v || !s->conv || !s->ssm) ok = false;
+    for (int i = 0; ok && i < q->n_attn; i++) {
+        s->k[i] = alloc_f(n_ctx, (size_t)q->Hkv * q->Dh, &ok);
+        s->v[i] = alloc_f(n_ctx, (size_t)q->Hkv * q->Dh, &ok);
+    }
+    for (int i = 0; ok && i < q->n_rec; i++) {
+        s->conv[i] = alloc_f((size_t)(q->Kc - 1) + 1, (size_t)q->Cc, &ok);
+        s->ssm[i] = alloc_f((size_t)q->Hv * q->Dv, (size_t)q->Dk, &ok);
+    }
+    int attn_w = 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh;
+    s->proj_w = max_i(q->Cc, attn_w);
+    s->y_w = max_i(q->Hv * q->Dv, q->H * q->Dh);
+    if (ok) {
+        s->x = alloc_f(T, (size_t)q->d, &ok);
+        s->u = alloc_f(T, (size_t)q->d, &ok);
+        s->tmp = alloc_f(T, (size_t)q->d, &ok);
+        s->proj = alloc_f(T, (size_t)s->proj_w, &ok);
+        s->gate = alloc_f(T, (size_t)(q->Hv * q->Dv), &ok);
+        s->y = alloc_f(T, (size_t)s->y_w, &ok);
+        s->ffa = alloc_f(T, (size_t)q->f, &ok);
+        s->ffb = alloc_f(T, (size_t)q->f, &ok);
+        s->ba = alloc_f(T, (size_t)(2 * q->Hv), &ok);
+        s->convseq = alloc_f(T + (size_t)q->Kc, (size_t)q->Cc, &ok);
+        s->att = alloc_f((size_t)nth, n_ctx, &ok);
+        s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
+        s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
+    }
+    if (!ok) {
+        qwen35_ctx_free(c);
+        return ag_fail(AG_ERR_NOMEM, "context: out of memory for n_ctx %d, n_batch %d", c->params.n_ctx,
+                       c->params.n_batch);
+    }
+    return AG_OK;
+}
+
+/* ---- forward ---- */
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* NEOX-style rotation of the first n_rot dims: pair (i, i + n_rot/2). */
+static void rope_apply(float *v, const float *cs, const float *sn, int n_rot)
+{
+    int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cs[i] - b * sn[i];
+        v[i + half] = a * sn[i] + b * cs[i];
+    }
+}
+
+/* Angles for T tokens from position p0. Interleaved M-RoPE: pair i takes its
+ * position from section (i mod 3) when i < 3*sect[i mod 3] (t, h, w), else
+ * from the 4th component. For text, t = h = w = p and the 4th is 0. */
+static void rope_tables(const qwen35 *q, qstate *s, int32_t p0, int T)
+{
+    int half = q->n_rot / 2;
+    int sect_dims = q->sect[0] + q->sect[1] + q->sect[2] + q->sect[3];
+    for (int t = 0; t < T; t++) {
+        double p = (double)(p0 + t);
+        for (int i = 0; i < half; i++) {
+            int sector = sect_dims > 0 ? i % sect_dims : i;
+            int sec = sector % 3;
+            bool text_pos = sector < 3 * q->sect[sec];
+            double th = text_pos ? p * q->rope_freq[i] : 0.0;
+            s->rcos[t * half + i] = (float)cos(th);
+            s->rsin[t * half + i] = (float)sin(th);
+        }
+    }
+}
+
+typedef struct {
+    const qwen35 *q;
+    const layer *l;
+    qstate *s;
+    int T;
+    int32_t p0;
+    int n_ctx;
+} mix_job;
+
+/* attention for (token, head) pairs split across threads */
+static void attn_worker(void *arg, int ith, int nth)
+{
+    const mix_job *j = arg;
+    const qwen35 *q = j->q;
+    qstate *s = j->s;
+    int Dh = q->Dh, kvw = q->Hkv * Dh, group = q->H / q->Hkv;
+    const float *K = s->k[j->l->slot], *V = s->v[j->l->slot];
+    float *sc = s->att + (size_t)ith * j->n_ctx;
+    int n_pairs = j->T * q->H;
+    for (int pi = ith; pi < n_pairs; pi += nth) {
+        int t = pi / q->H, h = pi % q->H, kvh = h / group;
+        const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
+        const float *gv = qv + Dh;
+        int n_keys = j->p0 + t + 1;
+        float mx = -INFINITY;
+        for (int m = 0; m < n_keys; m++) {
+            sc[m] = ag_dot_f32(qv, K + (size_t)m * kvw + (size_t)kvh * Dh, Dh) * q->attn_scale;
+            if (sc[m] > mx) mx = sc[m];
+        }
+        double sum = 0;
+        for (int m = 0; m < n_keys; m++) {
+            sc[m] = expf(sc[m] - mx);
+            sum += sc[m];
+        }
+        float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
+        memset(o, 0, (size_t)Dh * sizeof(float));
+        for (int m = 0; m < n_keys; m++) {
+            const float *vv = V + (size_t)m * kvw + (size_t)kvh * Dh;
+            float a = sc[m];
+            for (int e = 0; e < Dh; e++) o[e] += a * vv[e];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int e = 0; e < Dh; e++) o[e] = o[e] * inv * ag_sigmoid(gv[e]);
+    }
+}
+
+static void attention(ag_context *c, const layer *l, int T, int32_t p0)
+{
+    const qwen35 *q = c->model->impl;
+    qstate *s = c->state;
+    int Dh = q->Dh, qw = 2 * q->H * Dh, kw = q->Hkv * Dh, half = q->n_rot / 2;
+    if (l->fused_qkv) {
+        ag_matmul(&c->exec, &l->wq, s->u, q->d, T, s->proj, s->proj_w);
+    } else {
+        ag_matmul(&c->exec, &l->wq, s->u, q->d, T, s->proj, s->proj_w);
+        ag_matmul(&c->exec, &l->wk, s->u, q->d, T, s->proj + qw, s->proj_w);
+        ag_matmul(&c->exec, &l->wv, s->u, q->d, T, s->proj + qw + kw, s->proj_w);
+    }
+    float *K = s->k[l->slot], *V = s->v[l->slot];
+    for (int t = 0; t < T; t++) {
+        float *row = s->proj + (size_t)t * s->proj_w;
+        const float *cs = s->rcos + (size_t)t * half, *sn = s->rsin + (size_t)t * half;
+        for (int h = 0; h < q->H; h++) {
+            float *qv = row + (size_t)h * 2 * Dh;
+            ag_rmsnorm(qv, qv, l->q_norm, Dh, q->eps);
+            rope_apply(qv, cs, sn, q->n_rot);
+        }
+        float *kdst = K + (size_t)(p0 + t) * kw, *vdst = V + (size_t)(p0 + t) * kw;
+        for (int j = 0; j < q->Hkv; j++) {
+            float *kv = row + qw + (size_t)j * Dh;
+            ag_rmsnorm(kdst + (size_t)j * Dh, kv, l->k_norm, Dh, q->eps);
+            rope_apply(kdst + (size_t)j * Dh, cs, sn, q->n_rot);
+        }
+        memcpy(vdst, row + qw + kw, (size_t)kw * sizeof(float));
+    }
+    mix_job j = {q, l, s, T, p0, c->params.n_ctx};
+    ag_pool_run(c->exec.pool, attn_worker, &j);
+    ag_matmul(&c->exec, &l->wo, s->y, s->y_w, T, s->tmp, q->d);
+}
+
+static void l2norm(float *v, int n, float eps)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)v[i] * v[i];
+    float r = (float)(1.0 / sqrt(ss + (double)eps));
+    for (int i = 0; i < n; i++) v[i] *= r;
+}
+
+/* the DeltaNet recurrence, value heads split across threads */
+static void delta_worker(void *arg, int ith, int nth)
+{
+    const mix_job *j = arg;
+    const qwen35 *q = j->q;
+    const layer *l = j->l;
+    qstate *s = j->s;
+    int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk;
+    float scale = 1.0f / sqrtf((float)Dk);
+    for (int h = ith; h < q->Hv; h += nth) {
+        int kh = h % q->Hk; /* GGUF stores v heads tiled: v head h reads k head h mod Hk */
+        float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk;
+        for (int t = 0; t < j->T; t++) {
+            const float *row = s->proj + (size_t)t * s->proj_w;
+            const float *qv = row + (size_t)kh * Dk, *kv = row + qk + (size_t)kh * Dk;
+            const float *vv = row + 2 * qk + (size_t)h * Dv;
+            float beta = ag_sigmoid(s->ba[(size_t)t * 2 * q->Hv + h]);
+            float g = l->ssm_a[h] * ag_softplus(s->ba[(size_t)t * 2 * q->Hv + q->Hv + h] + l->dt_bias[h]);
+            float decay = expf(g);
+            float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
+            for (int jv = 0; jv < Dv; jv++) {
+                float *Sr = S + (size_t)jv * Dk;
+                for (int i = 0; i < Dk; i++) Sr[i] *= decay;
+                float delta = beta * (vv[jv] - ag_dot_f32(Sr, kv, Dk));
+                for (int i = 0; i < Dk; i++) Sr[i] += kv[i] * delta;
+                o[jv] = ag_dot_f32(Sr, qv, Dk) * scale;
+            }
+            /* gated RMSNorm: norm(o) * w * SiLU(z) */
+            const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
+            ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
+            for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+        }
+    }
+}
+
+static void deltanet(ag_context *c, const layer *l, int T)
+{
+    const qwen35 *q = c->model->impl;
+    qstate *s = c->state;
+    int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
+    ag_matmul(&c->exec, &l->w_qkv, s->u, q->d, T, s->proj, s->proj_w);
+    ag_matmul(&c->exec, &l->w_z, s->u, q->d, T, s->gate, q->Hv * q->Dv);
+    ag_matmul(&c->exec, &l->w_beta, s->u, q->d, T, s->ba, 2 * q->Hv);
+    ag_matmul(&c->exec, &l->w_alpha, s->u, q->d, T, s->ba + q->Hv, 2 * q->Hv);
+
+    /* causal depthwise conv over [state (Kc-1 rows) | this batch], then SiLU */
+    float *seq = s->convseq, *cst = s->conv[l->slot];
+    memcpy(seq, cst, (size_t)hist * Cc * sizeof(float));
+    for (int t = 0; t < T; t++) memcpy(seq + (size_t)(hist + t) * Cc, s->proj + (size_t)t * s->proj_w, (size_t)Cc * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        float *out = s->proj + (size_t)t * s->proj_w;
+        for (int ch = 0; ch < Cc; ch++) {
+            const float *w = l->conv_w + (size_t)ch * Kc;
+            float acc = 0;
+            for (int k = 0; k < Kc; k++) acc += w[k] * seq[(size_t)(t + k) * Cc + ch];
+            out[ch] = ag_silu(acc);
+        }
+        int qk = q->Hk * q->Dk;
+        for (int h = 0; h < q->Hk; h++) {
+            l2norm(out + (size_t)h * q->Dk, q->Dk, q->eps);
+            l2norm(out + qk + (size_t)h * q->Dk, q->Dk, q->eps);
+        }
+    }
+    memcpy(cst, seq + (size_t)T * Cc, (size_t)hist * Cc * sizeof(float));
+
+    mix_job j = {q, l, s, T, 0, c->params.n_ctx};
+    ag_pool_run(c->exec.pool, delta_worker, &j);
+    ag_matmul(&c->exec, &l->w_out, s->y, s->y_w, T, s->tmp, q->d);
+}
+
+static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T, float *logits, bool all)
+{
+    const qwen35 *q = c->model->impl;
+    qstate *s = c->state;
+    int d = q->d;
+    int32_t p0 = c->n_past;
+    for (int t = 0; t < T; t++)
+        q->tok_embd.tt->to_float((const uint8_t *)q->tok_embd.data + (uint64_t)tokens[t] * q->tok_embd.row_bytes,
+                                 s->x + (size_t)t * d, d);
+    rope_tables(q, s, p0, T);
+    for (int il = 0; il < q->L; il++) {
+        const layer *l = &q->layers[il];
+        for (int t = 0; t < T; t++) ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, l->attn_norm, d, q->eps);
+        if (l->is_rec)
+            deltanet(c, l, T);
+        else
+            attention(c, l, T, p0);
+        add_rows(s->x, s->tmp, (size_t)T * d);
+
+        for (int t = 0; t < T; t++) ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, l->post_norm, d, q->eps);
+        ag_matmul(&c->exec, &l->ffn_gate, s->u, d, T, s->ffa, q->f);
+        ag_matmul(&c->exec, &l->ffn_up, s->u, d, T, s->ffb, q->f);
+        for (size_t i = 0; i < (size_t)T * q->f; i++) s->ffa[i] = ag_silu(s->ffa[i]) * s->ffb[i];
+        ag_matmul(&c->exec, &l->ffn_down, s->ffa, q->f, T, s->tmp, d);
+        add_rows(s->x, s->tmp, (size_t)T * d);
+    }
+    if (logits) {
+        int first = all ? 0 : T - 1, rows = T - first;
+        for (int t = first; t < T; t++)
+            ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, q->output_norm, d, q->eps);
+        ag_matmul(&c->exec, &q->output, s->u + (size_t)first * d, d, rows, logits, q->n_vocab);
+    }
+    return AG_OK;
+}
+
+const ag_arch ag_arch_qwen35 = {
+    .name = "qwen35",
+    .load = qwen35_load,
+    .unload = qwen35_unload,
+    .ctx_init = qwen35_ctx_init,
+    .ctx_free = qwen35_ctx_free,
+    .ctx_reset = qwen35_ctx_reset,
+    .forward = qwen35_forward,
+};

@@ -1,0 +1,133 @@
+/* test_conformance.c: every execution path against the exact-math fixtures.
+ *
+ * For each ../shared/fixtures/qwen35-tiny/tiny-<type>.gguf, runs the 64
+ * fixture tokens through (a) one ag_decode call with all logits (prefill),
+ * (b) one call per token (decode), (c) prefill in uneven steps (n_batch 7)
+ * and with 1 and 2 threads, and applies the fixture README's rule:
+ *   nrmse <= max(1.5 x llama.cpp's nrmse, 0.001) and top1 >= llama.cpp's - 0.02
+ * against exact-<type>.f32 (float64 reference of the spec). */
+#include "airgap.h"
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX AG_SHARED_DIR "/fixtures/qwen35-tiny/"
+
+static const struct {
+    const char *name;
+    double nrmse;   /* llama.cpp's, worse of prefill/decode */
+    double top1;    /* llama.cpp's */
+} fixtures[] = {
+    {"f32", 0.000108, 1.0},     {"f16", 0.00117, 1.0},     {"bf16", 0.00964, 1.0},
+    {"q8_0", 0.0380, 1.0},      {"q4_0", 0.0344, 1.0},     {"q4_1", 0.0372, 0.9844},
+    {"q5_0", 0.0381, 1.0},      {"q5_1", 0.0390, 0.9844},  {"q2_k", 0.0534, 0.9531},
+    {"q3_k_m", 0.0548, 1.0},    {"q4_k_m", 0.0537, 1.0},   {"q5_k_m", 0.0539, 1.0},
+    {"q6_k", 0.0594, 0.9688},   {"iq4_nl", 0.0347, 1.0},   {"iq4_xs", 0.0551, 1.0},
+};
+
+static int read_tokens(int32_t *tok, int cap)
+{
+    FILE *f = fopen(FIX "tokens.txt", "r");
+    if (!f) return -1;
+    int n = 0, v;
+    while (n < cap && fscanf(f, "%d", &v) == 1) tok[n++] = v;
+    fclose(f);
+    return n;
+}
+
+static float *read_f32(const char *path, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    float *v = malloc(n * sizeof(float));
+    size_t got = v ? fread(v, sizeof(float), n, f) : 0;
+    fclose(f);
+    if (got != n) { free(v); return NULL; }
+    return v;
+}
+
+static void metrics(const float *test, const float *exact, int T, int V, double *nrmse, double *top1)
+{
+    double se = 0, ee = 0;
+    int agree = 0;
+    for (int t = 0; t < T; t++) {
+        int at = 0, ae = 0;
+        for (int v = 0; v < V; v++) {
+            double d = (double)test[t * V + v] - exact[t * V + v];
+            se += d * d;
+            ee += (double)exact[t * V + v] * exact[t * V + v];
+            if (test[t * V + v] > test[t * V + at]) at = v;
+            if (exact[t * V + v] > exact[t * V + ae]) ae = v;
+        }
+        agree += at == ae;
+    }
+    *nrmse = sqrt(se / ee);
+    *top1 = (double)agree / T;
+}
+
+typedef enum { PREFILL, DECODE, PREFILL_STEPS } mode;
+
+static int run(ag_model *m, const int32_t *tok, int T, mode md, int threads, float *out)
+{
+    ag_context_params cp = ag_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_threads = threads;
+    cp.n_batch = md == PREFILL_STEPS ? 7 : 64;
+    ag_context *c;
+    if (ag_context_create(m, &cp, &c) != AG_OK) return -1;
+    int V = ag_model_n_vocab(m);
+    if (md == DECODE) {
+        for (int t = 0; t < T; t++) {
+            if (ag_decode(c, &tok[t], 1, false) != AG_OK) { ag_context_free(c); return -1; }
+            memcpy(out + (size_t)t * V, ag_get_logits(c, 0), (size_t)V * sizeof(float));
+        }
+    } else {
+        if (ag_decode(c, tok, (size_t)T, true) != AG_OK) { ag_context_free(c); return -1; }
+        for (int t = 0; t < T; t++) memcpy(out + (size_t)t * V, ag_get_logits(c, (size_t)t), (size_t)V * sizeof(float));
+    }
+    int n_past = ag_context_n_past(c);
+    ag_context_free(c);
+    return n_past == T ? 0 : -1;
+}
+
+int main(void)
+{
+    int32_t tok[256];
+    int T = read_tokens(tok, 256);
+    CHECK(T == 64, "tokens.txt has %d tokens", T);
+    if (T <= 0) return REPORT();
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        char path[512];
+        snprintf(path, sizeof(path), FIX "tiny-%s.gguf", fixtures[i].name);
+        ag_model *m = NULL;
+        ag_status st = ag_model_load(path, NULL, &m);
+        CHECK(st == AG_OK, "load %s: %s", path, ag_last_error());
+        if (st != AG_OK) continue;
+        int V = ag_model_n_vocab(m);
+        snprintf(path, sizeof(path), FIX "exact-%s.f32", fixtures[i].name);
+        float *exact = read_f32(path, (size_t)T * V);
+        CHECK(exact != NULL, "read %s", path);
+        float *out = malloc((size_t)T * V * sizeof(float));
+        double bound = fixtures[i].nrmse * 1.5 > 0.001 ? fixtures[i].nrmse * 1.5 : 0.001;
+        static const struct { mode md; int threads; const char *name; } paths[] = {
+            {PREFILL, 1, "prefill"}, {DECODE, 1, "decode"}, {PREFILL_STEPS, 2, "prefill-steps-2t"}, {DECODE, 2, "decode-2t"},
+        };
+        for (size_t p = 0; exact && p < sizeof(paths) / sizeof(paths[0]); p++) {
+            int rc = run(m, tok, T, paths[p].md, paths[p].threads, out);
+            CHECK(rc == 0, "%s %s: run failed: %s", fixtures[i].name, paths[p].name, ag_last_error());
+            if (rc) continue;
+            double nrmse, top1;
+            metrics(out, exact, T, V, &nrmse, &top1);
+            printf("%-7s %-17s nrmse %.6f (bound %.6f)  top1 %.4f (bound %.4f)\n", fixtures[i].name, paths[p].name,
+                   nrmse, bound, top1, fixtures[i].top1 - 0.02);
+            CHECK(nrmse <= bound, "%s %s: nrmse %.6f > %.6f", fixtures[i].name, paths[p].name, nrmse, bound);
+            CHECK(top1 >= fixtures[i].top1 - 0.02 - 1e-9, "%s %s: top1 %.4f", fixtures[i].name, paths[p].name, top1);
+        }
+        free(out);
+        free(exact);
+        ag_model_free(m);
+    }
+    return REPORT();
+}

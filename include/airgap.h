@@ -220,14 +220,15 @@ typedef struct ag_sampler_params {
     int32_t penalty_last_n;   /* window of recent tokens for penalties (default 64) */
     float presence_penalty;   /* 0: off */
     float frequency_penalty;  /* 0: off */
-    uint64_t seed;            /* same seed, same logits -> same tokens */
+    uint64_t seed;            /* same seed, same logits -> same tokens (default 0) */
 } ag_sampler_params;
 
 AG_API ag_sampler_params ag_sampler_default_params(void);
 AG_API ag_status ag_sampler_create(const ag_sampler_params *p, ag_sampler **out);
 AG_API void ag_sampler_free(ag_sampler *s);
 /* Picks a token from n_vocab logits (not modified), applying penalties over
- * the accepted history, then temperature, top-k, top-p, min-p. */
+ * the accepted history, then top-k, temperature, top-p, min-p. Returns -1 on
+ * bad arguments or out of memory (see ag_last_error). */
 AG_API int32_t ag_sampler_sample(ag_sampler *s, const float *logits, int32_t n_vocab);
 /* Records a token in the penalty history (prompt and generated tokens). */
 AG_API void ag_sampler_accept(ag_sampler *s, int32_t token);

@@ -118,7 +118,7 @@ int main(void)
             int rc = run(m, tok, T, paths[p].md, paths[p].threads, out);
             CHECK(rc == 0, "%s %s: run failed: %s", fixtures[i].name, paths[p].name, ag_last_error());
             if (rc) continue;
-            double nrmse, top1;
+            double nrmse = 0, top1 = 0;
             metrics(out, exact, T, V, &nrmse, &top1);
             printf("%-7s %-17s nrmse %.6f (bound %.6f)  top1 %.4f (bound %.4f)\n", fixtures[i].name, paths[p].name,
                    nrmse, bound, top1, fixtures[i].top1 - 0.02);

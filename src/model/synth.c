@@ -9,7 +9,8 @@
  * generated while writing, so a multi-GiB file never sits in memory.
  *
  * The vocabulary is synthetic byte-level BPE: the 256 byte tokens (id = byte),
- * a few hundred letter-pair merges, "[PADn]" fillers (unused) and the real
+ * a few hundred letter-pair merges, pseudo-word fillers (" taeo"), "[PADn]"
+ * placeholders past the added tokens as in real files, and the real
  * Qwen3.5 added tokens (<|im_start|>, <think>, ...) -- at their real ids when
  * the vocabulary has the real size -- so chat formatting works end to end. */
 #include "core/status.h"
@@ -203,6 +204,15 @@ static ag_status write_vocab(ag_gguf_writer *w, int V)
         if (id >= base && id < base + N_ADDED) {
             tok[id] = strdup(added[id - base].text);
             type[id] = added[id - base].type;
+        } else if (id < base) {
+            /* a readable pseudo-word: "Ġ" + the id spelled in letters (at
+             * least three, so it never equals a merge result) */
+            int n = 2, x = id;
+            memcpy(buf, "\xc4\xa0", 2);
+            do { buf[n++] = letters[x % 22]; x /= 22; } while (x > 0 || n < 5);
+            buf[n] = 0;
+            tok[id] = strdup(buf);
+            type[id] = 1;
         } else {
             snprintf(buf, sizeof(buf), "[PAD%d]", id);
             tok[id] = strdup(buf);

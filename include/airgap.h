@@ -129,12 +129,13 @@ AG_API int32_t ag_token_find(const ag_model *m, const char *s);
 typedef struct ag_detok ag_detok;
 AG_API ag_status ag_detok_create(const ag_model *m, bool special, ag_detok **out);
 AG_API void ag_detok_free(ag_detok *d);
-/* Appends the text of token to out (NUL-terminated); at most cap-1 bytes.
- * 4*64+8 bytes is always enough for one token of up to 64 bytes; use
- * ag_detok_max_piece() for the exact bound. */
+/* Writes the text that token completes to out (NUL-terminated). On
+ * AG_ERR_BUFFER_TOO_SMALL, *n_out is the text length without the NUL (cap
+ * must be at least *n_out + 1) and the detokenizer state is unchanged. */
 AG_API ag_status ag_detok_push(ag_detok *d, int32_t token, char *out, size_t cap, size_t *n_out);
 /* Emits whatever is held back (as U+FFFD if incomplete) and resets. */
 AG_API ag_status ag_detok_flush(ag_detok *d, char *out, size_t cap, size_t *n_out);
+/* A cap that always suffices for one push or flush. */
 AG_API size_t ag_detok_max_piece(const ag_detok *d);
 
 /* ---- chat format ---------------------------------------------------------- */

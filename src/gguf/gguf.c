@@ -145,7 +145,7 @@ static ag_status get_u64(parser *ps, const char *field, uint64_t *v)
 
 static ag_status get_str(parser *ps, const char *field, ag_str *s)
 {
-    uint64_t n, at = ps->pos;
+    uint64_t n = 0, at = ps->pos;
     ag_status st = get_u64(ps, field, &n);
     if (st) return st;
     if (n > left(ps))
@@ -207,6 +207,8 @@ static ag_status parse_value(parser *ps, ag_gguf_kv *kv)
         return perr(ps, AG_ERR_FORMAT,
                     "string array of %llu entries at byte %llu cannot fit in the %llu bytes left in the file",
                     (ull)kv->n, (ull)at, (ull)left(ps));
+    if (kv->n > SIZE_MAX / sizeof(ag_str)) /* only possible with 32-bit size_t */
+        return perr(ps, AG_ERR_NOMEM, "string array of %llu entries exceeds the address space", (ull)kv->n);
     kv->strs = malloc(kv->n ? (size_t)kv->n * sizeof(ag_str) : 1);
     if (!kv->strs)
         return perr(ps, AG_ERR_NOMEM, "out of memory for a string array of %llu entries", (ull)kv->n);
@@ -465,7 +467,7 @@ static ag_status new_gguf(const char *path, ag_gguf **out)
 
 ag_status ag_gguf_open_memory(const void *data, size_t size, const char *name, ag_gguf **out)
 {
-    ag_gguf *g;
+    ag_gguf *g = NULL;
     ag_status st;
     if (!out) return ag_fail(AG_ERR_INVALID_ARG, "ag_gguf_open_memory: out is NULL");
     *out = NULL;
@@ -510,14 +512,18 @@ static ag_status read_all(ag_gguf *g, int fd)
 
 ag_status ag_gguf_open(const char *path, bool use_mmap, ag_gguf **out)
 {
-    ag_gguf *g;
+    ag_gguf *g = NULL;
     ag_status st;
     struct stat sb;
     if (!out) return ag_fail(AG_ERR_INVALID_ARG, "ag_gguf_open: out is NULL");
     *out = NULL;
     if (!path) return ag_fail(AG_ERR_INVALID_ARG, "ag_gguf_open: path is NULL");
     if ((st = new_gguf(path, &g))) return st;
+#ifdef O_CLOEXEC
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+#else
     int fd = open(path, O_RDONLY);
+#endif
     if (fd < 0) {
         st = ag_fail(AG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto fail_free;
@@ -878,6 +884,9 @@ size_t ag_gguf_kv_to_string(const ag_gguf_kv *kv, size_t max_items, char *buf, s
     } else if (kv->type != AG_GGUF_ARRAY) {
         if (kv->type < AG_GGUF_VTYPE_COUNT) put_scalar(&o, kv->type, kv->data);
         else put_fmt(&o, "?");
+    } else if (kv->arr_type >= AG_GGUF_VTYPE_COUNT || kv->arr_type == AG_GGUF_ARRAY ||
+               (kv->arr_type == AG_GGUF_STRING && kv->n && !kv->strs)) {
+        put_fmt(&o, "[? (%llu items)]", (ull)kv->n); /* not something the reader makes */
     } else {
         uint64_t shown_n = kv->n < max_items ? kv->n : max_items;
         put_ch(&o, '[');

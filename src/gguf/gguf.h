@@ -61,7 +61,8 @@ typedef struct ag_gguf {
     uint64_t n_tensors;
     ag_gguf_tensor *tensors;
     uint32_t alignment;
-    uint64_t data_offset;        /* start of the data section in the file */
+    uint64_t data_offset;        /* start of the data section in the file (may be past
+                                    the end in a file without tensors) */
     /* private */
     const uint8_t *base;
     bool is_mmap, owns_buf;

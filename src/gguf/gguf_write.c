@@ -266,7 +266,10 @@ ag_status ag_gguf_set_arr_str(ag_gguf_writer *w, const char *key, const char *co
 ag_status ag_gguf_set_kv(ag_gguf_writer *w, const ag_gguf_kv *kv)
 {
     bytes b = {0};
-    if (!kv || !kv->key || kv->type >= AG_GGUF_VTYPE_COUNT)
+    if (!kv || !kv->key || kv->type >= AG_GGUF_VTYPE_COUNT ||
+        (kv->type == AG_GGUF_STRING ? kv->str.n && !kv->str.p
+         : kv->type == AG_GGUF_ARRAY ? kv->n && (kv->arr_type == AG_GGUF_STRING ? !kv->strs : !kv->data)
+                                     : !kv->data))
         return ag_fail(AG_ERR_INVALID_ARG, "gguf writer: bad key/value to copy");
     put_u32(&b, kv->type);
     if (kv->type == AG_GGUF_STRING) {
@@ -420,8 +423,8 @@ static ag_status pick_alignment(const ag_gguf_writer *w, uint32_t arg, uint32_t 
 ag_status ag_gguf_write_file(ag_gguf_writer *w, const char *path, uint32_t alignment)
 {
     ag_status st;
-    uint32_t align;
-    bool add_key;
+    uint32_t align = 32;
+    bool add_key = false;
     uint8_t *scratch = NULL;
     uint64_t scratch_n = 0;
     if (!w || !path) return ag_fail(AG_ERR_INVALID_ARG, "gguf writer: NULL writer or path");

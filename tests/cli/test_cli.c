@@ -117,7 +117,7 @@ int main(void)
         CHECK(rc == 0, "logits %s: rc %d %s", modes[i], rc, out_buf);
         long n = 64L * 2048;
         CHECK(file_size("cli_logits.f32") == n * 4, "logits %s: size %ld", modes[i], file_size("cli_logits.f32"));
-        int top1;
+        int top1 = 0;
         double e = logits_nrmse("cli_logits.f32", FIX "qwen35-tiny/exact-q4_k_m.f32", n, &top1, 2048);
         CHECK(e < 0.0537 * 1.5 && top1 >= 63, "logits %s: nrmse %g top1 %d", modes[i], e, top1);
     }

@@ -44,7 +44,7 @@ void ag_fuzz_seeds(void (*add)(void *ctx, const uint8_t *data, size_t size), voi
         add(ctx, (const uint8_t *)seeds[i], strlen(seeds[i]));
 
     /* a small vocabulary GGUF (the writer only writes files: go through /tmp) */
-    static const char *const toks[] = {"a", "b", "ab", "\xc4\xa0", "\xc4\xa0" "a", "<|im_end|>", "<|im_start|>",
+    static const char *const toks[] = {"a", "b", "ab", "\xc4\xa0", ("\xc4\xa0" "a"), "<|im_end|>", "<|im_start|>",
                                        "<think>", "<th", "[PAD9]", "\xc3\xa9", "c"};
     static const int32_t types[] = {1, 1, 1, 1, 1, 3, 3, 4, 4, 5, 6, 2};
     static const char *const merges[] = {"a b", "\xc4\xa0 a", "ab a", "x y", "\xc3 \xa9"};

@@ -161,7 +161,11 @@ static bool fill_pattern(void *user, uint64_t i, void *dst, uint64_t n)
     return true;
 }
 
-static bool fill_abort(void *user, uint64_t i, void *dst, uint64_t n) { return i < 2; }
+static bool fill_abort(void *user, uint64_t i, void *dst, uint64_t n)
+{
+    (void)user, (void)dst, (void)n;
+    return i < 2;
+}
 
 typedef struct tdesc {
     const char *name;
@@ -214,9 +218,9 @@ static void build_writer(ag_gguf_writer *w, uint8_t **buffers, int *fill_calls)
     int8_t i8 = -100;
     uint8_t u16[2] = {0x34, 0x12}, i16[2] = {0xfe, 0xff}; /* 0x1234, -2 */
     uint8_t i64[8], f64[8];
-    double d = 2.5e-300;
+    double f64v = 2.5e-300;
     put_le64(i64, (uint64_t)-1234567890123LL);
-    memcpy(f64, &d, 8);
+    memcpy(f64, &f64v, 8);
     CHECK(ag_gguf_set_str(w, "general.architecture", "qwen35") == AG_OK, "set_str");
     CHECK(ag_gguf_set_u32(w, "t.u32", 4000000000u) == AG_OK, "set_u32");
     CHECK(ag_gguf_set_i32(w, "t.i32", -7) == AG_OK, "set_i32");
@@ -372,6 +376,8 @@ static void check_round(const char *path, bool use_mmap, uint32_t align)
     check_kv_str(g, "t.f32", 8, "1e-06");
     check_kv_str(g, "t.bool", 8, "true");
     check_kv_str(g, "t.i8", 8, "-100");
+    check_kv_str(g, "t.f64", 8, "2.5e-300");
+    check_kv_str(g, "t.u64", 8, "1099511627776");
     check_kv_str(g, "t.empty", 8, "\"\"");
     check_kv_str(g, "a.u32", 8, "[1, 2, 3, 4000000000]");
     check_kv_str(g, "a.u32", 3, "[1, 2, 3, ... (4 items)]");
@@ -479,6 +485,33 @@ static void test_round_trip(void)
     ag_gguf_writer_free(w);
     for (size_t i = 0; i < N_ROUND; i++) free(buffers[i]);
     ag_gguf_writer_free(NULL);
+
+    /* a general.alignment key set by the caller is used, and checked */
+    w = ag_gguf_writer_create();
+    uint64_t ne1[1] = {8};
+    static const float eight[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK(ag_gguf_set_u32(w, "general.alignment", 128) == AG_OK, "set alignment");
+    CHECK(ag_gguf_set_str(w, "s", "tab\there\x01") == AG_OK, "set s");
+    CHECK(ag_gguf_add_tensor(w, "a", AG_TYPE_F32, 1, ne1, eight) == AG_OK, "add a");
+    CHECK(ag_gguf_add_tensor(w, "b", AG_TYPE_F32, 1, ne1, eight) == AG_OK, "add b");
+    CHECK(ag_gguf_write_file(w, path, 0) == AG_OK, "write with the key: %s", ag_last_error());
+    {
+        ag_gguf *g;
+        CHECK(ag_gguf_open(path, true, &g) == AG_OK, "reopen: %s", ag_last_error());
+        if (g) {
+            CHECK(g->alignment == 128 && g->n_kv == 2 && g->tensors[1].offset == 128 && g->data_offset % 128 == 0,
+                  "alignment from the key");
+            check_kv_str(g, "s", 4, "\"tab\\there\\x01\"");
+            ag_gguf_close(g);
+        }
+    }
+    CHECK(ag_gguf_write_file(w, path, 128) == AG_OK, "same alignment twice");
+    CHECK(ag_gguf_write_file(w, path, 64) == AG_ERR_INVALID_ARG && strstr(ag_last_error(), "conflicts"),
+          "conflicting alignment: %s", ag_last_error());
+    CHECK(ag_gguf_set_str(w, "general.alignment", "32") == AG_OK, "alignment as a string");
+    CHECK(ag_gguf_write_file(w, path, 0) == AG_ERR_INVALID_ARG && strstr(ag_last_error(), "general.alignment"),
+          "string alignment: %s", ag_last_error());
+    ag_gguf_writer_free(w);
 
     /* an empty writer makes a valid empty file */
     w = ag_gguf_writer_create();
@@ -667,6 +700,8 @@ static void test_truncation(const uint8_t *file, size_t size)
           "missing file: %s", ag_last_error());
     CHECK(ag_gguf_open(".", true, &g) == AG_ERR_IO && strstr(ag_last_error(), "directory"), "directory: %s",
           ag_last_error());
+    CHECK(ag_gguf_open("/dev/null", false, &g) == AG_ERR_IO && strstr(ag_last_error(), "regular file"),
+          "device: %s", ag_last_error());
 }
 
 static void test_header_damage(const uint8_t *file, size_t size)

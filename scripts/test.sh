@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: builds airgap and runs every test, twice: an optimized build, then
 # an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks, overflows and
-# UB fail the run). Installs the build tools it needs on Debian/Ubuntu.
+# UB fail the run). Installs the build tools and the two libraries the CLI's
+# downloader uses (libcurl, cJSON) on Debian/Ubuntu if they are missing.
 # Fixtures are read from ../shared (override: AG_SHARED_DIR=/path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(build-essential)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)      # the pull tests' HTTP server
+[ -f /usr/include/cjson/cJSON.h ] || need_pkgs+=(libcjson-dev)   # tools/pull
+command -v curl-config >/dev/null 2>&1 || [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] ||
+    [ -f /usr/include/curl/curl.h ] || need_pkgs+=(libcurl4-openssl-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update

@@ -120,6 +120,15 @@ bool cli_interrupted(void);
 void cli_interrupt_clear(void);
 bool cli_should_abort(void *user);       /* for ag_context_set_abort */
 
+/* Turns a -m argument (a path, a cached name, or NULL for the default model)
+ * into a file path. may_pull: download a pullable name that is not cached
+ * (run and chat), unless offline. Prints one error line on failure and
+ * returns the exit status (CLI_FAIL, or 130 when a download was interrupted). */
+int cli_model_path(const char *arg, bool may_pull, bool offline, char *out, size_t cap);
+
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);

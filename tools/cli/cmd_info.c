@@ -156,7 +156,7 @@ int cmd_info(int argc, char **argv)
     const char *path = NULL;
     bool all = false, sys = false;
     cli_opt opts[] = {
-        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE", "model file (GGUF); needed unless --system",
+        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE|NAME", "model file or cached name; needed unless --system",
           false, true, NULL },
         { NULL, "--all", CLI_BOOL, &all, 0, 0, NULL,
           "every array item (tokenizer arrays stay abbreviated) and every tensor", false, false,
@@ -187,6 +187,13 @@ int cmd_info(int argc, char **argv)
             return CLI_OK;
     }
 
+    char resolved[4096];
+    {
+        int rrc = cli_model_path(path, false, false, resolved, sizeof(resolved));
+        if (rrc != CLI_OK)
+            return rrc;
+        path = resolved;
+    }
     ag_model_params mp = ag_model_default_params();
     ag_model *m = NULL;
     ag_status st = ag_model_load(path, &mp, &m);

@@ -115,7 +115,7 @@ int cmd_logits(int argc, char **argv)
     int32_t n_ctx = 0, n_threads = 0;
     bool ctx_set = false;
     cli_opt opts[] = {
-        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE", "model file (GGUF)", true, false, NULL },
+        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE|NAME", "model file or cached name", true, false, NULL },
         { NULL, "--tokens", CLI_STR, &tokens_arg, 0, 0, "LIST|FILE",
           "token ids: \"1,2,3\" (comma/space separated) or a file of such ids", true, false,
           NULL },
@@ -181,6 +181,13 @@ int cmd_logits(int argc, char **argv)
         return cli_usage_error("logits", "too many tokens (%zu)", ids.n);
     }
 
+    char resolved[4096];
+    {
+        int rrc = cli_model_path(path, false, false, resolved, sizeof(resolved));
+        if (rrc != CLI_OK)
+            return rrc;
+        path = resolved;
+    }
     ag_model *m = NULL;
     ag_context *c = NULL;
     FILE *f = NULL;

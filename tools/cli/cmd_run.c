@@ -38,15 +38,19 @@ typedef struct gen_flags {
     const char *model, *prompt, *file, *system;
     int32_t n_predict, n_ctx, n_threads;
     ag_sampler_params sp;
-    bool seed_set, think, raw, verbose;
+    bool seed_set, think, raw, verbose, offline;
 } gen_flags;
 
 #define MAX_OPTS 32
 
 static size_t model_opt(gen_flags *g, cli_opt *o, size_t n)
 {
-    o[n++] = (cli_opt){ "-m", "--model", CLI_STR, &g->model, 0, 0, "FILE", "model file (GGUF)",
-                        true, false, NULL };
+    o[n++] = (cli_opt){ "-m", "--model", CLI_STR, &g->model, 0, 0, "FILE|NAME",
+                        "model file, or a cached/pullable name (default: qwen3.5-0.8b, pulled on "
+                        "first use)", false, true, NULL };
+    o[n++] = (cli_opt){ NULL, "--offline", CLI_BOOL, &g->offline, 0, 0, NULL,
+                        "never touch the network (also AIRGAP_OFFLINE=1); fail if the model is "
+                        "not cached", false, false, NULL };
     return n;
 }
 
@@ -126,8 +130,12 @@ static int session_open(session *s, gen_flags *g)
 {
     memset(s, 0, sizeof(*s));
     s->at_line_start = true;
+    char path[4096];
+    int prc = cli_model_path(g->model, true, g->offline, path, sizeof(path));
+    if (prc != CLI_OK)
+        return prc;
     ag_model_params mp = ag_model_default_params();
-    ag_status st = ag_model_load(g->model, &mp, &s->model);
+    ag_status st = ag_model_load(path, &mp, &s->model);
     if (st != AG_OK)
         return cli_fail(st);
     ag_context_params cp = ag_context_default_params();
@@ -374,7 +382,7 @@ int cmd_run(int argc, char **argv)
                            false, false, NULL };
     n = common_opts(&g, opts, n, false);
     cli_spec spec = {
-        "run", "-m FILE (-p TEXT | -f FILE) [options]",
+        "run", "[-m FILE|NAME] (-p TEXT | -f FILE) [options]",
         "Generates an answer to one prompt and streams it to stdout. The prompt is\n"
         "wrapped in the model's chat template (system + user message) unless --raw.\n"
         "A stats line goes to stderr at the end. Ctrl-C stops generation (exit 130).",
@@ -410,8 +418,9 @@ int cmd_run(int argc, char **argv)
         }
     }
     cli_sigint_install();
-    if (session_open(&s, &g) != CLI_OK)
+    if ((rc = session_open(&s, &g)) != CLI_OK)
         goto out_text;
+    rc = CLI_FAIL;
     t_start = cli_now();
     ag_status st;
     if (g.raw) {
@@ -534,7 +543,7 @@ int cmd_chat(int argc, char **argv)
     cli_opt opts[MAX_OPTS];
     size_t n = common_opts(&g, opts, model_opt(&g, opts, 0), true);
     cli_spec spec = {
-        "chat", "-m FILE [options]",
+        "chat", "[-m FILE|NAME] [options]",
         "Interactive chat: reads one user message per line from stdin and streams the\n"
         "answers to stdout (a stats line per answer on stderr). The whole conversation\n"
         "stays in one context: each turn processes only its own new tokens.\n"
@@ -550,8 +559,9 @@ int cmd_chat(int argc, char **argv)
 
     session s;
     cli_sigint_install();
-    if (session_open(&s, &g) != CLI_OK)
-        return CLI_FAIL;
+    int orc = session_open(&s, &g);
+    if (orc != CLI_OK)
+        return orc;
     bool tty = isatty(STDIN_FILENO) != 0;
     if (tty) {
         const char *d = ag_model_desc(s.model);

@@ -17,7 +17,7 @@ int cmd_tokenize(int argc, char **argv)
     const char *path = NULL, *prompt = NULL, *file = NULL;
     bool no_special = false, ids_only = false;
     cli_opt opts[] = {
-        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE", "model or vocabulary file (GGUF)", true,
+        { "-m", "--model", CLI_STR, &path, 0, 0, "FILE|NAME", "model or vocabulary file, or cached name", true,
           false, NULL },
         { "-p", "--prompt", CLI_STR, &prompt, 0, 0, "TEXT", "the text (instead of TEXT)", false,
           true, NULL },
@@ -56,6 +56,13 @@ int cmd_tokenize(int argc, char **argv)
         len = strlen(text);
     }
 
+    char resolved[4096];
+    {
+        int rrc = cli_model_path(path, false, false, resolved, sizeof(resolved));
+        if (rrc != CLI_OK)
+            return rrc;
+        path = resolved;
+    }
     ag_model_params mp = ag_model_default_params();
     mp.vocab_only = true;
     ag_model *m = NULL;

@@ -574,6 +574,9 @@ static const command commands[] = {
     { "tokenize", cmd_tokenize, "print the token ids (and pieces) of a text" },
     { "logits", cmd_logits, "dump the logits of a token sequence as float32 (for testing)" },
     { "synth", cmd_synth, "write a random-weight Qwen3.5 GGUF model (for testing)" },
+    { "pull", cmd_pull, "download a model into the local cache (REPO[:QUANT] or a short name)" },
+    { "list", cmd_list, "list cached models" },
+    { "rm", cmd_rm, "remove a cached model" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -588,6 +591,7 @@ static void print_usage(FILE *f)
                "      --version  print the version and exit\n"
                "\n'airgap CMD --help' lists every flag of CMD with its default.\n"
                "\nexample:\n"
+               "  airgap chat                      (pulls Qwen3.5-0.8B Q4_K_M on first use)\n"
                "  airgap run -m Qwen3.5-0.8B-Q4_K_M.gguf -p \"Why is the sky blue?\" -n 128\n");
 }
 

@@ -6,26 +6,13 @@
  * stale partials, list / rm / resolve, and --offline with the server gone.
  * Also the SHA-256 FIPS 180-4 example vectors.
  *
- * It links tools/pull/ (all .c files) with libcurl and cJSON, which the
- * generic test rule (airgap_core only) does not, so the body is compiled only
- * when the build defines AG_PULL_LINKED; otherwise this is a stub that says
- * so. AG_SOURCE_DIR (the repository root) locates hf_server.py.
+ * CMake links it with the pull module (libcurl, cJSON); AG_SOURCE_DIR (the
+ * repository root) locates hf_server.py.
  * Manual build:
- *   cc -std=c11 -D_GNU_SOURCE -DAG_PULL_LINKED -DAG_SOURCE_DIR='"/work/main"' \
+ *   cc -std=c11 -D_GNU_SOURCE -DAG_SOURCE_DIR='"/work/main"' \
  *      -Itests -Itools/pull tests/pull/test_pull.c tools/pull/[a-z]*.c -lcurl -lcjson \
  *      -fsanitize=address,undefined -g */
 #include "harness.h"
-
-#ifndef AG_PULL_LINKED
-
-int main(void)
-{
-    printf("test_pull: skipped (build with AG_PULL_LINKED and tools/pull/*.c -lcurl -lcjson)\n");
-    return REPORT();
-}
-
-#else
-
 #include "pull_internal.h"
 #include "sha256.h"
 
@@ -790,4 +777,4 @@ int main(void)
     return REPORT();
 }
 
-#endif
+

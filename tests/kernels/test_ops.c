@@ -1,0 +1,113 @@
+/* test_ops.c: the reference CPU kernels (src/kernels/ops.c) against plain
+ * double-precision math, on awkward sizes.
+ *
+ * ag_matmul has two paths (one token: vec_dot per row; several tokens:
+ * dequantize a row once, dot it with every token) and splits rows across a
+ * thread pool; both paths, 1-3 threads and odd row counts (not a multiple of
+ * the thread count) are checked for every weight type that can be written.
+ * Also rmsnorm (with and without weight) and the f32 dot product. */
+#include "core/threads.h"
+#include "harness.h"
+#include "kernels/ops.h"
+#include "quant/types.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 12345;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void check_matmul(uint32_t type, int64_t n_in, int64_t n_out, int64_t T, int threads)
+{
+    const ag_type_traits *tt = ag_type_traits_of(type);
+    if (!tt || !tt->from_float || n_in % tt->block) return;
+    float *wf = malloc((size_t)(n_in * n_out) * sizeof(float));
+    float *wd = malloc((size_t)n_in * sizeof(float));
+    float *x = malloc((size_t)(n_in * T) * sizeof(float));
+    float *y = malloc((size_t)(n_out * T) * sizeof(float));
+    uint64_t rb = ag_type_row_bytes(tt, (uint64_t)n_in);
+    uint8_t *w = malloc((size_t)(rb * (uint64_t)n_out));
+    for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = frand();
+    for (int64_t i = 0; i < n_in * T; i++) x[i] = frand();
+    for (int64_t o = 0; o < n_out; o++) tt->from_float(wf + o * n_in, w + o * rb, n_in);
+
+    ag_weight wt = {w, tt, type, n_in, n_out, rb};
+    ag_exec ex = {ag_pool_create(threads), NULL, n_in};
+    ex.wbuf = malloc((size_t)(ag_pool_size(ex.pool) * n_in) * sizeof(float));
+    ag_matmul(&ex, &wt, x, n_in, T, y, n_out);
+
+    double worst = 0;
+    for (int64_t o = 0; o < n_out; o++) {
+        tt->to_float(w + o * rb, wd, n_in); /* the exact weights */
+        for (int64_t t = 0; t < T; t++) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n_in; i++) {
+                ref += (double)wd[i] * x[t * n_in + i];
+                mag += fabs((double)wd[i] * x[t * n_in + i]);
+            }
+            double err = fabs(y[t * n_out + o] - ref) / (mag + 1e-30);
+            if (err > worst) worst = err;
+        }
+    }
+    /* f32 accumulation over n_in terms: relative to sum |w x| the error is
+     * bounded by about n_in * 2^-24; use a generous multiple */
+    double bound = (double)(n_in + 64) * 6e-8 * 4;
+    CHECK(worst <= bound, "matmul %s n_in %lld n_out %lld T %lld threads %d: rel err %.3g > %.3g", tt->name,
+          (long long)n_in, (long long)n_out, (long long)T, threads, worst, bound);
+    ag_pool_free(ex.pool);
+    free(ex.wbuf);
+    free(wf);
+    free(wd);
+    free(x);
+    free(y);
+    free(w);
+}
+
+int main(void)
+{
+    static const uint32_t types[] = {AG_TYPE_F32, AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0, AG_TYPE_Q4_0,
+                                     AG_TYPE_Q4_1, AG_TYPE_Q5_0, AG_TYPE_Q5_1, AG_TYPE_IQ4_NL, AG_TYPE_Q2_K,
+                                     AG_TYPE_Q3_K, AG_TYPE_Q4_K, AG_TYPE_Q5_K, AG_TYPE_Q6_K, AG_TYPE_IQ4_XS};
+    static const int64_t n_ins[] = {32, 256, 768};
+    static const int64_t n_outs[] = {1, 7, 33};
+    static const int64_t Ts[] = {1, 3, 17};
+    int n = 0;
+    for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < 3; c++)
+                for (size_t d = 0; d < 3; d++) {
+                    check_matmul(types[a], n_ins[b], n_outs[c], Ts[d], 1 + (int)((a + b + c + d) % 3));
+                    n++;
+                }
+    printf("matmul cases: %d\n", n);
+
+    /* rmsnorm */
+    float v[37], y[37], w[37];
+    for (int i = 0; i < 37; i++) { v[i] = frand() * 3; w[i] = frand(); }
+    double ss = 0;
+    for (int i = 0; i < 37; i++) ss += (double)v[i] * v[i];
+    double s = 1.0 / sqrt(ss / 37 + 1e-6);
+    ag_rmsnorm(y, v, w, 37, 1e-6f);
+    for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], v[i] * s * w[i], 1e-5, "rmsnorm %d", i);
+    ag_rmsnorm(y, v, NULL, 37, 1e-6f);
+    for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], v[i] * s, 1e-5, "rmsnorm without weight %d", i);
+    memcpy(y, v, sizeof(v));
+    ag_rmsnorm(y, y, w, 37, 1e-6f); /* in place */
+    for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], v[i] * s * w[i], 1e-5, "rmsnorm in place %d", i);
+
+    /* dot: every length 0..40 (tails of the 8-wide loop) */
+    for (int len = 0; len <= 40; len++) {
+        double ref = 0;
+        for (int i = 0; i < len; i++) ref += (double)v[i % 37] * w[(i * 5) % 37];
+        float a[40], b[40];
+        for (int i = 0; i < len; i++) { a[i] = v[i % 37]; b[i] = w[(i * 5) % 37]; }
+        CHECK_NEAR(ag_dot_f32(a, b, len), ref, 1e-5, "dot len %d", len);
+    }
+    CHECK(ag_sigmoid(0) == 0.5f && ag_silu(0) == 0 && ag_softplus(30) == 30, "activations");
+    CHECK_NEAR(ag_softplus(1), log1p(exp(1.0)), 1e-6, "softplus");
+    return REPORT();
+}

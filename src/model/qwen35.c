@@ -65,7 +65,7 @@ typedef struct qstate {
     float *ffa, *ffb;                /* (T, f) */
     float *ba;                       /* (T, 2*Hv): beta | alpha logits */
     float *convseq;                  /* (Kc-1+T, Cc) */
-    float *att;                      /* (n_threads, n_ctx) attention scores */
+    float *att;                      /* (n_threads, H/Hkv, n_ctx) attention scores */
     float *rcos, *rsin;              /* (T, n_rot/2) */
     int proj_w, y_w;
 } qstate;
@@ -147,6 +147,8 @@ static ag_status load_hparams(ag_model *m, qwen35 *q)
     TRY(check_range(m, "ssm.inner_size", inner, 1, 1u << 20));
     TRY(check_range(m, "nextn_predict_layers", nextn, 0, n_block - 1));
     if (H % Hkv) return ag_fail(AG_ERR_FORMAT, "%s: head_count %u is not a multiple of head_count_kv %u", m->path, H, Hkv);
+    if (H / Hkv > 64)
+        return ag_fail(AG_ERR_UNSUPPORTED, "%s: %u query heads per KV head (at most 64 supported)", m->path, H / Hkv);
     if (Dv != Dk)
         return ag_fail(AG_ERR_UNSUPPORTED, "%s: attention value_length %u != key_length %u (the output gate needs equal widths)",
                        m->path, Dv, Dk);
@@ -438,7 +440,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->ffb = alloc_f(T, (size_t)q->f, &ok);
         s->ba = alloc_f(T, (size_t)(2 * q->Hv), &ok);
         s->convseq = alloc_f(T + (size_t)q->Kc, (size_t)q->Cc, &ok);
-        s->att = alloc_f((size_t)nth, n_ctx, &ok);
+        s->att = alloc_f((size_t)nth * (size_t)(q->H / q->Hkv), n_ctx, &ok);
         s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
         s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
     }
@@ -497,7 +499,9 @@ typedef struct {
     int n_ctx;
 } mix_job;
 
-/* attention for (token, head) pairs split across threads */
+/* Attention for (token, KV head) pairs split across threads. The query
+ * heads sharing a KV head (GQA group) are done together, so each cached key
+ * and value row is read once per group rather than once per query head. */
 static void attn_worker(void *arg, int ith, int nth)
 {
     const mix_job *j = arg;
@@ -505,32 +509,47 @@ static void attn_worker(void *arg, int ith, int nth)
     qstate *s = j->s;
     int Dh = q->Dh, kvw = q->Hkv * Dh, group = q->H / q->Hkv;
     const float *K = s->k[j->l->slot], *V = s->v[j->l->slot];
-    float *sc = s->att + (size_t)ith * j->n_ctx;
-    int n_pairs = j->T * q->H;
+    float *sc = s->att + (size_t)ith * group * j->n_ctx; /* (group, n_ctx) */
+    int n_pairs = j->T * q->Hkv;
     for (int pi = ith; pi < n_pairs; pi += nth) {
-        int t = pi / q->H, h = pi % q->H, kvh = h / group;
-        const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
-        const float *gv = qv + Dh;
-        int n_keys = j->p0 + t + 1;
-        float mx = -INFINITY;
+        int t = pi / q->Hkv, kvh = pi % q->Hkv, n_keys = j->p0 + t + 1;
+        const float *qrow = s->proj + (size_t)t * s->proj_w;
+        double sum[64];
+        float mx[64];
+        for (int g = 0; g < group; g++) mx[g] = -INFINITY;
         for (int m = 0; m < n_keys; m++) {
-            sc[m] = ag_dot_f32(qv, K + (size_t)m * kvw + (size_t)kvh * Dh, Dh) * q->attn_scale;
-            if (sc[m] > mx) mx = sc[m];
+            const float *kv = K + (size_t)m * kvw + (size_t)kvh * Dh;
+            for (int g = 0; g < group; g++) {
+                const float *qv = qrow + (size_t)(kvh * group + g) * 2 * Dh;
+                float v = ag_dot_f32(qv, kv, Dh) * q->attn_scale;
+                sc[(size_t)g * j->n_ctx + m] = v;
+                if (v > mx[g]) mx[g] = v;
+            }
         }
-        double sum = 0;
-        for (int m = 0; m < n_keys; m++) {
-            sc[m] = expf(sc[m] - mx);
-            sum += sc[m];
+        for (int g = 0; g < group; g++) {
+            float *sg = sc + (size_t)g * j->n_ctx;
+            sum[g] = 0;
+            for (int m = 0; m < n_keys; m++) {
+                sg[m] = expf(sg[m] - mx[g]);
+                sum[g] += sg[m];
+            }
+            memset(s->y + (size_t)t * s->y_w + (size_t)(kvh * group + g) * Dh, 0, (size_t)Dh * sizeof(float));
         }
-        float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
-        memset(o, 0, (size_t)Dh * sizeof(float));
         for (int m = 0; m < n_keys; m++) {
             const float *vv = V + (size_t)m * kvw + (size_t)kvh * Dh;
-            float a = sc[m];
-            for (int e = 0; e < Dh; e++) o[e] += a * vv[e];
+            for (int g = 0; g < group; g++) {
+                float a = sc[(size_t)g * j->n_ctx + m];
+                float *o = s->y + (size_t)t * s->y_w + (size_t)(kvh * group + g) * Dh;
+                for (int e = 0; e < Dh; e++) o[e] += a * vv[e];
+            }
         }
-        float inv = (float)(1.0 / sum);
-        for (int e = 0; e < Dh; e++) o[e] = o[e] * inv * ag_sigmoid(gv[e]);
+        for (int g = 0; g < group; g++) {
+            int h = kvh * group + g;
+            const float *gv = qrow + (size_t)h * 2 * Dh + Dh;
+            float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
+            float inv = (float)(1.0 / sum[g]);
+            for (int e = 0; e < Dh; e++) o[e] = o[e] * inv * ag_sigmoid(gv[e]);
+        }
     }
 }
 

@@ -256,6 +256,37 @@ AG_API ag_synth_params ag_synth_default_params(void);
  * synthetic byte-level BPE vocabulary of n_vocab tokens. */
 AG_API ag_status ag_synth_write(const ag_synth_params *p, const char *path);
 
+/* ---- quantizing models ---------------------------------------------------- */
+
+typedef struct ag_quantize_params {
+    uint32_t size;            /* = sizeof(ag_quantize_params) */
+    /* Target mix, llama-quantize's names, case-insensitive (default "Q4_K_M"):
+     * F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S
+     * Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS; aliases Q3_K, Q4_K, Q5_K (= _M). */
+    const char *type;
+    int32_t n_threads;        /* <= 0: physical cores */
+    void (*progress)(void *user, double fraction); /* optional, called on this thread */
+    void *progress_user;
+} ag_quantize_params;
+
+AG_API ag_quantize_params ag_quantize_default_params(void);
+/* Rewrites the GGUF model in_path as out_path with its weights quantized to
+ * the mix p->type, choosing each tensor's type as llama-quantize (no
+ * importance matrix) does: 1-D tensors, norms and ssm_conv1d stay as they
+ * are; a tied token_embd (or output.weight) gets Q6_K (Q8_0 in Q8_0 files);
+ * the _M mixes give some attn_v/attn_qkv/ffn_down tensors more bits; rows
+ * that a block type does not divide fall back as llama.cpp does (Q4_K to
+ * Q5_0, ..., else F16). Metadata is copied in order with
+ * general.quantization_version = 2 and general.file_type appended; tensors
+ * are written in llama-quantize's order (by block, then name). Tensors in a
+ * quantized type are requantized from their dequantized values (lossier than
+ * quantizing the original); tensors already in their target type are copied
+ * bit for bit. The file is streamed one tensor at a time and written to
+ * "out_path.tmp", then renamed. AG_ERR_INVALID_ARG for an unknown type (the
+ * detail lists the supported ones), AG_ERR_IO / AG_ERR_FORMAT for unreadable
+ * or malformed input (including NaN/inf weights), AG_ERR_NOMEM. */
+AG_API ag_status ag_quantize(const char *in_path, const char *out_path, const ag_quantize_params *p);
+
 /* ---- system --------------------------------------------------------------- */
 
 AG_API const char *ag_version(void);

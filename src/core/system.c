@@ -1,8 +1,9 @@
 /* system.c: version and a one-line description of the machine and of what
- * airgap chose to run on it (kernel level, threads). Later ISA dispatch
- * reports its choice here too. */
+ * airgap chose to run on it (kernel level, threads). The kernel level is the
+ * one ag_matmul uses now (kernels/kernels.h: CPU features, AIRGAP_ISA). */
 #include "airgap.h"
 #include "core/threads.h"
+#include "kernels/kernels.h"
 
 #include <stdio.h>
 
@@ -25,7 +26,7 @@ const char *ag_system_info(void)
 #else
         "unknown";
 #endif
-    snprintf(buf, sizeof(buf), "airgap %s | cpu %s, %d physical cores | kernels: ref (portable C)", ag_version(), arch,
-             ag_physical_cores());
+    snprintf(buf, sizeof(buf), "airgap %s | cpu %s, %d physical cores | kernels: %s", ag_version(), arch,
+             ag_physical_cores(), ag_kernels_describe());
     return buf;
 }

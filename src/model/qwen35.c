@@ -561,9 +561,11 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
     if (l->fused_qkv) {
         ag_matmul(&c->exec, &l->wq, s->u, q->d, T, s->proj, s->proj_w);
     } else {
-        ag_matmul(&c->exec, &l->wq, s->u, q->d, T, s->proj, s->proj_w);
-        ag_matmul(&c->exec, &l->wk, s->u, q->d, T, s->proj + qw, s->proj_w);
-        ag_matmul(&c->exec, &l->wv, s->u, q->d, T, s->proj + qw + kw, s->proj_w);
+        /* one activation conversion and one pool wake-up for all three */
+        const ag_weight *w3[3] = {&l->wq, &l->wk, &l->wv};
+        float *y3[3] = {s->proj, s->proj + qw, s->proj + qw + kw};
+        const int64_t ld3[3] = {s->proj_w, s->proj_w, s->proj_w};
+        ag_matmul_multi(&c->exec, 3, w3, s->u, q->d, T, y3, ld3);
     }
     float *K = s->k[l->slot], *V = s->v[l->slot];
     for (int t = 0; t < T; t++) {
@@ -635,10 +637,10 @@ static void deltanet(ag_context *c, const layer *l, int T)
     const qwen35 *q = c->model->impl;
     qstate *s = c->state;
     int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
-    ag_matmul(&c->exec, &l->w_qkv, s->u, q->d, T, s->proj, s->proj_w);
-    ag_matmul(&c->exec, &l->w_z, s->u, q->d, T, s->gate, q->Hv * q->Dv);
-    ag_matmul(&c->exec, &l->w_beta, s->u, q->d, T, s->ba, 2 * q->Hv);
-    ag_matmul(&c->exec, &l->w_alpha, s->u, q->d, T, s->ba + q->Hv, 2 * q->Hv);
+    const ag_weight *w4[4] = {&l->w_qkv, &l->w_z, &l->w_beta, &l->w_alpha};
+    float *y4[4] = {s->proj, s->gate, s->ba, s->ba + q->Hv};
+    const int64_t ld4[4] = {s->proj_w, q->Hv * q->Dv, 2 * q->Hv, 2 * q->Hv};
+    ag_matmul_multi(&c->exec, 4, w4, s->u, q->d, T, y4, ld4);
 
     /* causal depthwise conv over [state (Kc-1 rows) | this batch], then SiLU */
     float *seq = s->convseq, *cst = s->conv[l->slot];
@@ -685,8 +687,10 @@ static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T,
         add_rows(s->x, s->tmp, (size_t)T * d);
 
         for (int t = 0; t < T; t++) ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, l->post_norm, d, q->eps);
-        ag_matmul(&c->exec, &l->ffn_gate, s->u, d, T, s->ffa, q->f);
-        ag_matmul(&c->exec, &l->ffn_up, s->u, d, T, s->ffb, q->f);
+        const ag_weight *w2[2] = {&l->ffn_gate, &l->ffn_up};
+        float *y2[2] = {s->ffa, s->ffb};
+        const int64_t ld2[2] = {q->f, q->f};
+        ag_matmul_multi(&c->exec, 2, w2, s->u, d, T, y2, ld2);
         for (size_t i = 0; i < (size_t)T * q->f; i++) s->ffa[i] = ag_silu(s->ffa[i]) * s->ffb[i];
         ag_matmul(&c->exec, &l->ffn_down, s->ffa, q->f, T, s->tmp, d);
         add_rows(s->x, s->tmp, (size_t)T * d);

@@ -11,7 +11,8 @@
  *                 qs[16ib ..] arranged as iq4_nl.
  *
  * Quantizer: for each block (iq4_nl) or sub-block (iq4_xs), try scales
- * around max / kv[0] (the signed extreme on the -127 level), pick the nearest
+ * around max / kv[0] (the signed extreme on the -127 level, +-9 levels, i.e.
+ * +-7%, as wide as ggml's search), pick the nearest
  * level per value, re-fit the scale by least squares and keep the best. This
  * is ggml's idea (quantize_row_iq4_nl_impl) without the importance weights;
  * codes are then re-picked against the scale actually stored. */
@@ -73,7 +74,7 @@ static float fit_iq4(const float *x, int n)
     if (!(amax > 1e-30f) || !isfinite(amax)) return 0.0f;
     float best_s = max / ag_kvalues_iq4nl[0], best = -1.0f;
     for (int t = -9; t <= 9; t++) {
-        const float is = ((float)ag_kvalues_iq4nl[0] + 0.1f * t) / max; /* maps max near level 0 */
+        const float is = ((float)ag_kvalues_iq4nl[0] + t) / max; /* maps max near level 0, +-7% */
         float sxq = 0.0f, sqq = 0.0f;
         for (int i = 0; i < n; i++) {
             float q = ag_kvalues_iq4nl[nearest_level(is * x[i])];

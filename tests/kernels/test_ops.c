@@ -5,9 +5,13 @@
  * dequantize a row once, dot it with every token) and splits rows across a
  * thread pool; both paths, 1-3 threads and odd row counts (not a multiple of
  * the thread count) are checked for every weight type that can be written.
- * Also rmsnorm (with and without weight) and the f32 dot product. */
+ * Also rmsnorm (with and without weight) and the f32 dot product. The
+ * matmuls run at the "ref" kernel level (f32 activations, so the bound is
+ * f32 rounding); the other levels are checked against it in test_vecdot.c.
+ * The f32 dot is checked at every level. */
 #include "core/threads.h"
 #include "harness.h"
+#include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "quant/types.h"
 
@@ -76,6 +80,7 @@ int main(void)
     static const int64_t n_outs[] = {1, 7, 33};
     static const int64_t Ts[] = {1, 3, 17};
     int n = 0;
+    CHECK(ag_kernels_force("ref") && strcmp(ag_kernels()->name, "ref") == 0, "force the ref level");
     for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++)
         for (size_t b = 0; b < 3; b++)
             for (size_t c = 0; c < 3; c++)
@@ -99,13 +104,16 @@ int main(void)
     ag_rmsnorm(y, y, w, 37, 1e-6f); /* in place */
     for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], v[i] * s * w[i], 1e-5, "rmsnorm in place %d", i);
 
-    /* dot: every length 0..40 (tails of the 8-wide loop) */
-    for (int len = 0; len <= 40; len++) {
-        double ref = 0;
-        for (int i = 0; i < len; i++) ref += (double)v[i % 37] * w[(i * 5) % 37];
-        float a[40], b[40];
-        for (int i = 0; i < len; i++) { a[i] = v[i % 37]; b[i] = w[(i * 5) % 37]; }
-        CHECK_NEAR(ag_dot_f32(a, b, len), ref, 1e-5, "dot len %d", len);
+    /* dot: every length 0..80 (tails of the 8/16/32-wide loops), every level */
+    for (int lv = 0; lv < ag_kernels_count(); lv++) {
+        ag_kernels_force(ag_kernels_level(lv)->name);
+        for (int len = 0; len <= 80; len++) {
+            double ref = 0;
+            float a[80], b[80];
+            for (int i = 0; i < len; i++) { a[i] = v[i % 37]; b[i] = w[(i * 5) % 37]; }
+            for (int i = 0; i < len; i++) ref += (double)a[i] * b[i];
+            CHECK_NEAR(ag_dot_f32(a, b, len), ref, 1e-5, "dot len %d level %s", len, ag_kernels()->name);
+        }
     }
     CHECK(ag_sigmoid(0) == 0.5f && ag_silu(0) == 0 && ag_softplus(30) == 30, "activations");
     CHECK_NEAR(ag_softplus(1), log1p(exp(1.0)), 1e-6, "softplus");

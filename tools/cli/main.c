@@ -574,6 +574,8 @@ static const command commands[] = {
     { "tokenize", cmd_tokenize, "print the token ids (and pieces) of a text" },
     { "logits", cmd_logits, "dump the logits of a token sequence as float32 (for testing)" },
     { "synth", cmd_synth, "write a random-weight Qwen3.5 GGUF model (for testing)" },
+    { "quantize", cmd_quantize, "rewrite a GGUF model with quantized weights (Q4_K_M, Q8_0, ...)" },
+    { "bench", cmd_bench, "measure prefill and decode speed (llama-bench style table or JSON)" },
     { "pull", cmd_pull, "download a model into the local cache (REPO[:QUANT] or a short name)" },
     { "list", cmd_list, "list cached models" },
     { "rm", cmd_rm, "remove a cached model" },

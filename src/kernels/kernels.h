@@ -1,0 +1,178 @@
+/* kernels.h: the per-ISA kernel table behind ag_matmul (issue 3, items 1-3).
+ *
+ * One binary runs on any CPU of its architecture: every ISA's kernels live in
+ * their own files, compiled with their own flags (x86: *.avx2.c, *.avx512.c;
+ * arm64: src/kernels/arm/ *.neon.c, *.dotprod.c, *.i8mm.c), and at first use
+ * the best "level" the CPU supports (src/core/cpu_features.h) is chosen.
+ * AIRGAP_ISA=<level name> (alias AG_ISA) in the environment, or
+ * ag_kernels_force() in-process, picks a lower one.
+ *
+ * A level is a table indexed by weight type id (quant/types.h). An entry says
+ *   - in which format that type wants its activations (act_block values per
+ *     act_bytes bytes; F32 is block 1, 4 bytes, and quant == NULL),
+ *   - how to convert one f32 activation row into it (quant),
+ *   - and the one compute kernel, gemm: nr weight rows x nt activation rows.
+ * ag_matmul (ops.c) converts the T activation rows once per call into scratch,
+ * splits the output rows (and, for long prompts, the tokens) across threads
+ * and calls gemm on blocks of them: nt == 1 is decode (matrix-vector), nt > 1
+ * prefill. A kernel that has no tiled version simply loops (see
+ * AG_GEMM_FROM_DOT below).
+ *
+ * Levels are built by inheritance: each level starts as a copy of its parent
+ * and its setup function overwrites the entries (and ops) it speeds up, so a
+ * type without a fast kernel keeps the parent's (ultimately the reference's).
+ *   x86-64:  ref -> avx2 (AVX2+FMA+F16C) -> avx512 (F+BW+VL+DQ+VNNI)
+ *   aarch64: ref -> neon (ASIMD) -> dotprod (+SDOT) -> i8mm (+SMMLA)
+ * The ref level is plain C with f32 activations (no activation rounding), so
+ * it reproduces the exact-math fixtures; the SIMD levels round activations to
+ * 8 bits (q8_0 or q8_0s for the 32-value block types, q8_K for the K-quants
+ * and iq4_xs; formats below) as llama.cpp does, except for f32/f16/bf16
+ * weights, which keep f32 activations at every level.
+ *
+ * Adding an ISA file (e.g. the arm64 ones): define
+ *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
+ * which fills lv->k[type] (and optionally lv->dot_f32) for the types it
+ * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
+ * the level's features. The file is compiled only for its architecture and
+ * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
+ * except through the table.
+ *
+ * Rejected: one switch-based kernel per ISA (no per-type fallback, and every
+ * new type touches every ISA), ggml's separate vec_dot / from_float / gemv /
+ * gemm tables (four places to keep in sync where one gemm with any nr, nt
+ * does), function multiversioning attributes (GCC/Clang-specific ifuncs,
+ * unavailable on static Android/musl builds and under wasm). */
+#ifndef AG_KERNELS_KERNELS_H
+#define AG_KERNELS_KERNELS_H
+
+#include "quant/types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Converts one f32 activation row of n values (n a multiple of act_block)
+ * into the entry's activation format at dst (n / act_block * act_bytes
+ * bytes; dst is 64-byte aligned). */
+typedef void (*ag_act_quant_fn)(const float *x, void *dst, int64_t n);
+
+/* y[t * ldy + r] = sum_{i < n} W_r[i] * A_t[i]   for r < nr, t < nt, where
+ *   W_r = (const uint8_t *)w + r * w_stride   one weight row (n values of the
+ *         weight type; only 4-byte aligned, may point into an mmap'ed file),
+ *   A_t = (const uint8_t *)a + t * a_stride   one activation row in the
+ *         entry's format (64-byte aligned with a_stride a multiple of 64 when
+ *         quant != NULL; for f32 activations it is the caller's x, 4-byte
+ *         aligned).
+ * n is a multiple of the weight type's block and > 0; nr >= 1 and nt >= 1 are
+ * ANY values (the kernel handles its own tails). ag_matmul passes row blocks
+ * of about 16-64 rows and token blocks of up to 64 tokens; the kernel chooses
+ * its own register tiling within them. Must be reentrant: no allocation, no
+ * global state (several threads call it at once on disjoint y). */
+typedef void (*ag_gemm_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                           size_t ldy, int64_t nr, int64_t nt);
+
+/* Activation formats (described below), for tests and tools; a level may
+ * also use one of its own (AG_ACT_OTHER). */
+enum ag_act_fmt {
+    AG_ACT_OTHER = 0,
+    AG_ACT_F32,   /* quant == NULL */
+    AG_ACT_Q8_0,
+    AG_ACT_Q8_0S,
+    AG_ACT_Q8_K,
+    AG_ACT_Q8_KS,
+    AG_ACT_Q8_KM,
+};
+
+typedef struct ag_kernel {
+    ag_act_quant_fn quant;  /* NULL: f32 activations straight from the caller */
+    uint32_t act_block;     /* activation values per block (1 for f32) */
+    uint32_t act_bytes;     /* bytes per activation block (4 for f32) */
+    ag_gemm_fn gemm;        /* NULL only for type ids with no traits */
+    uint32_t act_fmt;       /* enum ag_act_fmt */
+} ag_kernel;
+
+typedef struct ag_kernel_level {
+    const char *name;                 /* "ref", "avx2", "avx512", "neon", "dotprod", "i8mm" */
+    ag_kernel k[AG_TYPE_COUNT];       /* by weight type id */
+    /* f32 dot product of n values (ag_dot_f32); never NULL */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+} ag_kernel_level;
+
+/* The active level: chosen at first use from the CPU's features and
+ * AIRGAP_ISA / AG_ISA, or the last ag_kernels_force(). Thread-safe; never NULL. */
+const ag_kernel_level *ag_kernels(void);
+
+/* Switches the active level in-process (tests, benchmarks). name is a level
+ * name or NULL for the best one. A known level this CPU lacks falls back to
+ * the best supported level below it. Returns the level now active, or NULL
+ * (and changes nothing) for an unknown name. Do not call while another
+ * thread is inside ag_matmul if both must see the same level. */
+const ag_kernel_level *ag_kernels_force(const char *name);
+
+/* Levels this CPU supports, lowest (ref) first: i < ag_kernels_count(). */
+int ag_kernels_count(void);
+const ag_kernel_level *ag_kernels_level(int i);
+
+/* One line for ag_system_info(), e.g. "avx512 (vnni, bf16)" or
+ * "avx2 (AIRGAP_ISA=avx512 not supported by this CPU)". */
+const char *ag_kernels_describe(void);
+
+/* ---- for ISA files ---------------------------------------------------------- */
+
+/* Setup functions, one per level (defined in the level's ISA files). */
+void ag_kernels_setup_avx2(ag_kernel_level *lv);
+void ag_kernels_setup_avx512(ag_kernel_level *lv);
+void ag_kernels_setup_neon(ag_kernel_level *lv);
+void ag_kernels_setup_dotprod(ag_kernel_level *lv);
+void ag_kernels_setup_i8mm(ag_kernel_level *lv);
+
+/* Activation formats the SIMD levels share, with portable quantizers (for
+ * tests, and for ISA files without a vectorised one):
+ *   q8_0  ggml's block (quant/blocks.h): f16 d + 32 codes, 34 B per 32
+ *         values; d = amax/127, codes rounded half away from zero.
+ *   q8_0s "split" q8_0, 36 B per 32 values: the n int8 codes of the row
+ *         first (so 64 codes load aligned from a 64-byte aligned row), then
+ *         n/32 f32 scales (at byte n). The numbers are exactly those of
+ *         ggml's x86 quantize_row_q8_0 (codes round(x * 127/amax) half to
+ *         even, scale amax/127 rounded to f16), only stored for SIMD: no f16
+ *         conversion per token and block. Used by the x86 levels. (Keeping
+ *         the scale unrounded was tried: as accurate on average, but it
+ *         flips near-tied argmaxes of the q4_0 fixture, whose bar is
+ *         llama.cpp's own rounding.)
+ *   q8_K  ggml's block: f32 d + 256 codes + 16 int16 sums of 16, 292 B per
+ *         256 values; as ggml's quantize_row_q8_K (d = -max/127 of the
+ *         signed max, half to even).
+ *   q8_Ks "split" q8_K, 292 B per 256 values: the n codes of the row first,
+ *         then per super-block i, at byte n + 36 i: f32 d, 16 int16 sums of
+ *         16 codes (the q8_K numbers; for q6_K's -32 offset).
+ *   q8_Km as q8_Ks but the 32 bytes after d hold 8 f32 d * (sum of the 32
+ *         codes of sub-block j), j in value order: the mins term of
+ *         q4_K/q5_K becomes one FMA per token and super-block (dmin * m[8] is
+ *         shared by the tokens). And the codes of each 128 values are stored
+ *         as 32-value groups 0, 2, 1, 3 (group g of the row at position
+ *         ag_q8_Km_pos[g] within its super-block): a 64-byte load of q4_K
+ *         nibbles holds groups 0 and 2 in its low nibbles and 1 and 3 in its
+ *         high ones, so both halves meet their activations with plain
+ *         64-byte loads.
+ * The x86 quantizers are bit-identical to the ones here for finite input.
+ * NaN/inf input gives an all-zero block here (never UB). */
+void ag_act_quant_q8_0_ref(const float *x, void *dst, int64_t n);
+void ag_act_quant_q8_0s_ref(const float *x, void *dst, int64_t n);
+void ag_act_quant_q8_K_ref(const float *x, void *dst, int64_t n);
+void ag_act_quant_q8_Ks_ref(const float *x, void *dst, int64_t n);
+void ag_act_quant_q8_Km_ref(const float *x, void *dst, int64_t n);
+extern const uint8_t ag_q8_Km_pos[8];
+
+/* Defines static ag_gemm_fn `name` from a one-row, one-token dot
+ * `float dot(int64_t n, const void *w_row, const void *a_row)`: the simplest
+ * correct gemm (decode is memory-bound; this is what it costs per row). */
+#define AG_GEMM_FROM_DOT(name, dot)                                                                        \
+    static void name(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,   \
+                     int64_t nr, int64_t nt)                                                                \
+    {                                                                                                       \
+        for (int64_t t = 0; t < nt; t++)                                                                    \
+            for (int64_t r = 0; r < nr; r++)                                                                \
+                y[(size_t)t * ldy + (size_t)r] =                                                            \
+                    dot(n, (const uint8_t *)w + (size_t)r * ws, (const uint8_t *)a + (size_t)t * as);       \
+    }
+
+#endif

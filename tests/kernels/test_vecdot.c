@@ -160,6 +160,8 @@ static int run_gemm(const ag_kernel *k, const problem *p, float *y, size_t ldy, 
                             for (int l = 16; l < 32; l++) s32 += g[l];
                             bad_sums |= rd_f32(meta + 4 + 2 * j) != d * (float)s32;
                         }
+                    } else if (k->act_fmt == AG_ACT_Q8_K) {
+                        bad_sums |= (int16_t)rd_u16(((const blk_q8_K *)a)[b].bsums + 2 * j) != sum;
                     } else {
                         bad_sums |= (int16_t)rd_u16(meta + 4 + 2 * j) != sum;
                     }

@@ -2,7 +2,7 @@
  * helpers every subcommand shares (flag parsing, number checks, error lines,
  * escaping, buffers that grow to what the library asks for, Ctrl-C).
  *
- *     airgap run | chat | info | tokenize | logits | synth  [flags]
+ *     airgap run | chat | info | tokenize | logits | synth | quantize | bench | pull | list | rm  [flags]
  *     airgap help [CMD] | --help | --version
  *
  * Exit status: 0 ok, 1 failure (one line "airgap: <detail>"), 2 usage error

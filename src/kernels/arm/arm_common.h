@@ -12,9 +12,13 @@
  * attribute cannot change what the shared inline helpers compile to).
  *
  * Scheme, as llama.cpp's ARM paths (own code): activations are rounded to
- * 8 bits once per matmul -- q8_0 blocks for the 32-value block types, q8_K
- * super-blocks for the K-quants and iq4_xs -- by quantizers that are
- * bit-identical to the portable ones (ag_act_quant_*_ref). Weights are
+ * 8 bits once per matmul -- ggml's q8_0 blocks for the 32-value block types,
+ * q8_K super-blocks for the K-quants and iq4_xs (AG_ACT_Q8_0 / AG_ACT_Q8_K
+ * of kernels.h) -- by quantizers that are bit-identical to the portable ones
+ * (ag_act_quant_q8_0_ref / _q8_K_ref). The "split" formats of the x86
+ * levels were not adopted: they save an f16 conversion and an unaligned
+ * load per block there; on arm64 the conversion is one FCVT and unaligned
+ * vector loads cost nothing extra. Weights are
  * unpacked to signed bytes in registers, dotted with the activation bytes in
  * int32, and scaled: K-quant sub-block scales in int32, block scales in f32.
  * f32/f16/bf16 weights keep f32 activations (FMA). Types without an integer

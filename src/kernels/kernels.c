@@ -31,6 +31,11 @@
 
 /* ---- reference kernels ---- */
 
+static void axpby_f32_ref(float *y, const float *x, float a, float b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = b * y[i] + a * x[i];
+}
+
 static float dot_f32_ref(const float *a, const float *b, int64_t n)
 {
     /* eight independent partial sums: lets the compiler vectorize without
@@ -113,6 +118,7 @@ static void setup_ref(ag_kernel_level *lv)
     memset(lv, 0, sizeof(*lv));
     lv->name = "ref";
     lv->dot_f32 = dot_f32_ref;
+    lv->axpby_f32 = axpby_f32_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         if (!ag_type_traits_of(rows[i].id)) continue;
         lv->k[rows[i].id] = (ag_kernel){NULL, 1, 4, rows[i].fn, AG_ACT_F32};

@@ -31,7 +31,7 @@
  *
  * Adding an ISA file (e.g. the arm64 ones): define
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
- * which fills lv->k[type] (and optionally lv->dot_f32) for the types it
+ * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -95,6 +95,9 @@ typedef struct ag_kernel_level {
     ag_kernel k[AG_TYPE_COUNT];       /* by weight type id */
     /* f32 dot product of n values (ag_dot_f32); never NULL */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
+    /* y[i] = b * y[i] + a * x[i] for i < n (ag_axpby_f32); never NULL. The
+     * attention value sum and the DeltaNet state update are made of these. */
+    void (*axpby_f32)(float *y, const float *x, float a, float b, int64_t n);
 } ag_kernel_level;
 
 /* The active level: chosen at first use from the CPU's features and

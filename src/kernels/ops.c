@@ -35,6 +35,8 @@
 
 float ag_dot_f32(const float *a, const float *b, int64_t n) { return ag_kernels()->dot_f32(a, b, n); }
 
+void ag_axpby_f32(float *y, const float *x, float a, float b, int64_t n) { ag_kernels()->axpby_f32(y, x, a, b, n); }
+
 void ag_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
 {
     double ss = 0;

@@ -53,6 +53,8 @@ void ag_matmul_multi(ag_exec *ex, int nw, const ag_weight *const *w, const float
                      float *const *y, const int64_t *ldy);
 
 float ag_dot_f32(const float *a, const float *b, int64_t n);
+/* y = b * y + a * x, n values (the active kernel level's). */
+void ag_axpby_f32(float *y, const float *x, float a, float b, int64_t n);
 /* y = x * rsqrt(mean(x^2) + eps) * w (w may be NULL for no weight). y may equal x. */
 void ag_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 static inline float ag_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

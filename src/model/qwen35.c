@@ -18,6 +18,7 @@
  * MTP blocks (block index >= block_count - nextn_predict_layers) are never
  * bound or run. */
 #include "core/status.h"
+#include "kernels/kernels.h"
 #include "model/arch.h"
 
 #include <math.h>
@@ -509,6 +510,7 @@ static void attn_worker(void *arg, int ith, int nth)
     qstate *s = j->s;
     int Dh = q->Dh, kvw = q->Hkv * Dh, group = q->H / q->Hkv;
     const float *K = s->k[j->l->slot], *V = s->v[j->l->slot];
+    const ag_kernel_level *kl = ag_kernels();
     float *sc = s->att + (size_t)ith * group * j->n_ctx; /* (group, n_ctx) */
     int n_pairs = j->T * q->Hkv;
     for (int pi = ith; pi < n_pairs; pi += nth) {
@@ -521,7 +523,7 @@ static void attn_worker(void *arg, int ith, int nth)
             const float *kv = K + (size_t)m * kvw + (size_t)kvh * Dh;
             for (int g = 0; g < group; g++) {
                 const float *qv = qrow + (size_t)(kvh * group + g) * 2 * Dh;
-                float v = ag_dot_f32(qv, kv, Dh) * q->attn_scale;
+                float v = kl->dot_f32(qv, kv, Dh) * q->attn_scale;
                 sc[(size_t)g * j->n_ctx + m] = v;
                 if (v > mx[g]) mx[g] = v;
             }
@@ -538,9 +540,8 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int m = 0; m < n_keys; m++) {
             const float *vv = V + (size_t)m * kvw + (size_t)kvh * Dh;
             for (int g = 0; g < group; g++) {
-                float a = sc[(size_t)g * j->n_ctx + m];
                 float *o = s->y + (size_t)t * s->y_w + (size_t)(kvh * group + g) * Dh;
-                for (int e = 0; e < Dh; e++) o[e] += a * vv[e];
+                kl->axpby_f32(o, vv, sc[(size_t)g * j->n_ctx + m], 1.0f, Dh);
             }
         }
         for (int g = 0; g < group; g++) {
@@ -606,6 +607,7 @@ static void delta_worker(void *arg, int ith, int nth)
     qstate *s = j->s;
     int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk;
     float scale = 1.0f / sqrtf((float)Dk);
+    const ag_kernel_level *kl = ag_kernels();
     for (int h = ith; h < q->Hv; h += nth) {
         int kh = h % q->Hk; /* GGUF stores v heads tiled: v head h reads k head h mod Hk */
         float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk;
@@ -618,11 +620,11 @@ static void delta_worker(void *arg, int ith, int nth)
             float decay = expf(g);
             float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
             for (int jv = 0; jv < Dv; jv++) {
+                /* decay, retrieve, delta write, read-out; (e^g S) k = e^g (S k) */
                 float *Sr = S + (size_t)jv * Dk;
-                for (int i = 0; i < Dk; i++) Sr[i] *= decay;
-                float delta = beta * (vv[jv] - ag_dot_f32(Sr, kv, Dk));
-                for (int i = 0; i < Dk; i++) Sr[i] += kv[i] * delta;
-                o[jv] = ag_dot_f32(Sr, qv, Dk) * scale;
+                float delta = beta * (vv[jv] - decay * kl->dot_f32(Sr, kv, Dk));
+                kl->axpby_f32(Sr, kv, delta, decay, Dk);
+                o[jv] = kl->dot_f32(Sr, qv, Dk) * scale;
             }
             /* gated RMSNorm: norm(o) * w * SiLU(z) */
             const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;

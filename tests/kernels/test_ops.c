@@ -104,7 +104,7 @@ int main(void)
     ag_rmsnorm(y, y, w, 37, 1e-6f); /* in place */
     for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], v[i] * s * w[i], 1e-5, "rmsnorm in place %d", i);
 
-    /* dot: every length 0..80 (tails of the 8/16/32-wide loops), every level */
+    /* dot and axpby: every length 0..80 (tails of the 8/16/32-wide loops), every level */
     for (int lv = 0; lv < ag_kernels_count(); lv++) {
         ag_kernels_force(ag_kernels_level(lv)->name);
         for (int len = 0; len <= 80; len++) {
@@ -113,6 +113,12 @@ int main(void)
             for (int i = 0; i < len; i++) { a[i] = v[i % 37]; b[i] = w[(i * 5) % 37]; }
             for (int i = 0; i < len; i++) ref += (double)a[i] * b[i];
             CHECK_NEAR(ag_dot_f32(a, b, len), ref, 1e-5, "dot len %d level %s", len, ag_kernels()->name);
+            float y[80], yr[80];
+            for (int i = 0; i < len; i++) y[i] = yr[i] = b[i] * 0.5f + 0.25f;
+            for (int i = 0; i < len; i++) yr[i] = 0.75f * yr[i] + -1.5f * a[i];
+            ag_axpby_f32(y, a, -1.5f, 0.75f, len);
+            for (int i = 0; i < len; i++)
+                CHECK_NEAR(y[i], yr[i], 1e-5, "axpby len %d index %d level %s", len, i, ag_kernels()->name);
         }
     }
     CHECK(ag_sigmoid(0) == 0.5f && ag_silu(0) == 0 && ag_softplus(30) == 30, "activations");

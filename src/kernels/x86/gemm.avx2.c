@@ -313,6 +313,15 @@ X86_TILED_GEMM(gemm_f32, row_f32, __m256, x86_reduce4_256)
 X86_TILED_GEMM(gemm_f16, row_f16, __m256, x86_reduce4_256)
 X86_TILED_GEMM(gemm_bf16, row_bf16, __m256, x86_reduce4_256)
 
+static void axpby_f32_avx2(float *y, const float *x, float a, float b, int64_t n)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_mul_ps(vb, _mm256_loadu_ps(y + i))));
+    for (; i < n; i++) y[i] = b * y[i] + a * x[i];
+}
+
 static float dot_f32_avx2(const float *a, const float *b, int64_t n)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -366,4 +375,5 @@ void ag_kernels_setup_avx2(ag_kernel_level *lv)
     SET(AG_TYPE_Q8_K, f32, gemm_generic_q8_K);
 #undef SET
     lv->dot_f32 = dot_f32_avx2;
+    lv->axpby_f32 = axpby_f32_avx2;
 }

@@ -390,6 +390,19 @@ X86_TILED_GEMM(gemm_f32, row_f32, __m512, x86_reduce4_512)
 X86_TILED_GEMM(gemm_f16, row_f16, __m512, x86_reduce4_512)
 X86_TILED_GEMM(gemm_bf16, row_bf16, __m512, x86_reduce4_512)
 
+static void axpby_f32_avx512(float *y, const float *x, float a, float b, int64_t n)
+{
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_mul_ps(vb, _mm512_loadu_ps(y + i))));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 r = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, y + i)));
+        _mm512_mask_storeu_ps(y + i, m, r);
+    }
+}
+
 static float dot_f32_avx512(const float *a, const float *b, int64_t n)
 {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -422,4 +435,5 @@ void ag_kernels_setup_avx512(ag_kernel_level *lv)
     lv->k[AG_TYPE_Q6_K].gemm = gemm_q6_K;
     lv->k[AG_TYPE_IQ4_XS].gemm = gemm_iq4_xs;
     lv->dot_f32 = dot_f32_avx512;
+    lv->axpby_f32 = axpby_f32_avx512;
 }

@@ -24,12 +24,12 @@ shared=${AG_SHARED_DIR:-$(cd .. && pwd)/shared}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== release build + tests"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAG_WERROR=ON -DAG_SHARED_DIR="$shared" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAG_WERROR=ON -DAG_PULL=ON -DAG_SHARED_DIR="$shared" >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
 
 echo "== ASan + UBSan build + tests"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAG_SANITIZE=ON -DAG_WERROR=ON -DAG_SHARED_DIR="$shared" >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAG_SANITIZE=ON -DAG_WERROR=ON -DAG_PULL=ON -DAG_SHARED_DIR="$shared" >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j"$jobs" --timeout 1500)

@@ -9,6 +9,7 @@
  * avg_ts, stddev_ts, samples_ts, samples_ns, model_filename, ...; sane
  * values), -d depth naming, and that bad flags exit 2 with one line. */
 #include "harness.h"
+#include "shell.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -17,31 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-
-static char out_buf[1 << 16];
-
-/* Runs a shell command; returns the exit code, stdout in out_buf (truncated). */
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof(out_buf) - 1, p);
-    out_buf[n] = 0;
-    int rc = pclose(p);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
 
 /* ---- a strict little JSON parser: validates, and records per top-level
  * array element which of the wanted keys it has and their numbers ---------- */

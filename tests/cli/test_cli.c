@@ -7,6 +7,7 @@
  * second chat turn costs only its own tokens, and that damaged files and bad
  * flags give one clear line and a non-zero exit. */
 #include "harness.h"
+#include "shell.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,31 +16,6 @@
 #include <sys/wait.h>
 
 #define FIX AG_SHARED_DIR "/fixtures/"
-
-static char out_buf[1 << 16];
-
-/* Runs a shell command; returns the exit code, stdout in out_buf (truncated). */
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof(out_buf) - 1, p);
-    out_buf[n] = 0;
-    int rc = pclose(p);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
 
 static long file_size(const char *path)
 {

@@ -8,6 +8,7 @@
  * refused, pulled models run with the server gone (--offline, unreachable
  * endpoint), and list / rm / -m NAME work. */
 #include "harness.h"
+#include "shell.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -17,32 +18,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static char out_buf[1 << 16];
-static char env[1024];
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof(cmd), "%s ", env);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t got = fread(out_buf, 1, sizeof(out_buf) - 1, p);
-    out_buf[got] = 0;
-    int rc = pclose(p);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-static int lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
 
 int main(void)
 {
@@ -70,12 +45,12 @@ int main(void)
     int port = 0;
     CHECK(srv && fscanf(srv, "%d", &port) == 1 && port > 0, "server did not start");
     if (!port) return REPORT();
-    snprintf(env, sizeof(env), "export HF_ENDPOINT=http://127.0.0.1:%d AIRGAP_MODELS=%s/cache; unset AIRGAP_OFFLINE HF_TOKEN;",
+    snprintf(sh_prefix, sizeof(sh_prefix), "export HF_ENDPOINT=http://127.0.0.1:%d AIRGAP_MODELS=%s/cache; unset AIRGAP_OFFLINE HF_TOKEN;",
              port, dir);
 
     /* first run, offline: one clear line naming what to pull */
     rc = sh("%s chat --offline </dev/null 2>&1", cli);
-    CHECK(rc == 1 && lines(out_buf) == 1 && strstr(out_buf, "airgap pull qwen3.5-0.8b"), "offline first run: rc %d '%s'",
+    CHECK(rc == 1 && count_lines(out_buf) == 1 && strstr(out_buf, "airgap pull qwen3.5-0.8b"), "offline first run: rc %d '%s'",
           rc, out_buf);
     rc = sh("export AIRGAP_OFFLINE=1; %s run -p hi 2>&1", cli);
     CHECK(rc == 1 && strstr(out_buf, "airgap pull"), "AIRGAP_OFFLINE=1: rc %d '%s'", rc, out_buf);
@@ -106,7 +81,7 @@ int main(void)
 
     /* unknown repo: clear error */
     rc = sh("%s pull test/nothing-here-GGUF:Q4_K_M 2>&1", cli);
-    CHECK(rc == 1 && lines(out_buf) >= 1 && strstr(out_buf, "test/nothing-here-GGUF"), "404: rc %d '%s'", rc, out_buf);
+    CHECK(rc == 1 && count_lines(out_buf) >= 1 && strstr(out_buf, "test/nothing-here-GGUF"), "404: rc %d '%s'", rc, out_buf);
 
     /* the network goes away: pulled models still run, by name */
     sh("pkill -f 'hf_server.py --dir %s/srv' ; true", dir);
@@ -129,9 +104,9 @@ int main(void)
     CHECK(rc == 0 && !strstr(out_buf, "M-Q4_K_M.gguf\n") && !strstr(out_buf, "test/drop-GGUF"), "list after rm: '%s'",
           out_buf);
     rc = sh("%s run -m test/drop-GGUF:Q4_K_M --offline -p hi 2>&1", cli);
-    CHECK(rc == 1 && lines(out_buf) == 1, "run after rm: rc %d '%s'", rc, out_buf);
+    CHECK(rc == 1 && count_lines(out_buf) == 1, "run after rm: rc %d '%s'", rc, out_buf);
 
-    env[0] = 0;
+    sh_prefix[0] = 0;
     sh("rm -rf %s", dir);
     return REPORT();
 }

@@ -109,6 +109,18 @@ ag_status cli_tokenize(const ag_model *m, const char *text, size_t len, bool par
 ag_status cli_chat_render(const ag_chat_message *msgs, size_t n, const ag_chat_options *opt,
                           char **out, size_t *len);
 
+/* Progress of a long library call on stderr: one line rewritten with \r on
+ * a terminal, a plain line every 10% otherwise ("synth: 40%"). Pass
+ * cli_progress_cb and &p as the call's progress callback and user pointer. */
+typedef struct cli_progress {
+    const char *label;
+    bool tty;
+    int last;   /* last percentage shown, -1 = none */
+} cli_progress;
+cli_progress cli_progress_start(const char *label);
+void cli_progress_cb(void *user, double fraction);
+void cli_progress_end(cli_progress *p); /* ends the \r line on a terminal */
+
 double cli_now(void);                    /* monotonic seconds */
 void cli_fmt_bytes(uint64_t n, char *buf, size_t cap); /* "300.1 MiB" */
 void cli_fmt_count(uint64_t n, char *buf, size_t cap); /* "752.4 M" */

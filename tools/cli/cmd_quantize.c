@@ -31,31 +31,6 @@ static void on_sigint(int sig)
     _exit(CLI_INTERRUPTED);
 }
 
-typedef struct progress {
-    bool tty;
-    int last;   /* last percentage shown, -1 = none */
-} progress;
-
-static void on_progress(void *user, double fraction)
-{
-    progress *p = user;
-    if (!(fraction >= 0))
-        fraction = 0;
-    if (fraction > 1)
-        fraction = 1;
-    int pct = (int)(fraction * 100.0);
-    if (p->tty) {
-        if (pct != p->last) {
-            fprintf(stderr, "\rquantize: %3d%%", pct);
-            fflush(stderr);
-            p->last = pct;
-        }
-    } else if (pct / 10 != p->last / 10 || p->last < 0) {
-        fprintf(stderr, "quantize: %d%%\n", pct / 10 * 10);
-        p->last = pct;
-    }
-}
-
 typedef struct type_count {
     const char *name;   /* borrowed from the model */
     uint32_t n;
@@ -166,15 +141,14 @@ int cmd_quantize(int argc, char **argv)
     }
 
     ag_quantize_params qp = ag_quantize_default_params();
-    progress pr = { isatty(STDERR_FILENO) != 0, -1 };
+    cli_progress pr = cli_progress_start("quantize");
     qp.type = type;
     qp.n_threads = threads;
-    qp.progress = on_progress;
+    qp.progress = cli_progress_cb;
     qp.progress_user = &pr;
     double t0 = cli_now();
     ag_status st = ag_quantize(in, out, &qp);
-    if (pr.tty && pr.last >= 0)
-        fputc('\n', stderr);
+    cli_progress_end(&pr);
     if (st == AG_ERR_INVALID_ARG) {
         fprintf(stderr, "airgap quantize: ");
         const char *e = ag_last_error();

@@ -13,31 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct progress {
-    bool tty;
-    int last;   /* last percentage shown, -1 = none */
-} progress;
-
-static void on_progress(void *user, double fraction)
-{
-    progress *p = user;
-    if (!(fraction >= 0))
-        fraction = 0;
-    if (fraction > 1)
-        fraction = 1;
-    int pct = (int)(fraction * 100.0);
-    if (p->tty) {
-        if (pct != p->last) {
-            fprintf(stderr, "\rsynth: %3d%%", pct);
-            fflush(stderr);
-            p->last = pct;
-        }
-    } else if (pct / 10 != p->last / 10 || p->last < 0) {
-        fprintf(stderr, "synth: %d%%\n", pct / 10 * 10);
-        p->last = pct;
-    }
-}
-
 int cmd_synth(int argc, char **argv)
 {
     ag_synth_params sp = ag_synth_default_params();
@@ -89,16 +64,15 @@ int cmd_synth(int argc, char **argv)
     int prc = cli_parse(&spec, argc, argv, NULL, NULL);
     if (prc >= 0)
         return prc;
-    progress pr = { isatty(STDERR_FILENO) != 0, -1 };
+    cli_progress pr = cli_progress_start("synth");
     sp.preset = preset;
     sp.seed = seed;
     sp.type = type;
-    sp.progress = on_progress;
+    sp.progress = cli_progress_cb;
     sp.progress_user = &pr;
     double t0 = cli_now();
     ag_status st = ag_synth_write(&sp, out);
-    if (pr.tty && pr.last >= 0)
-        fputc('\n', stderr);
+    cli_progress_end(&pr);
     if (st != AG_OK)
         return cli_fail(st);
     struct stat sb;

@@ -494,6 +494,38 @@ ag_status cli_chat_render(const ag_chat_message *msgs, size_t n, const ag_chat_o
     return AG_ERR_BUFFER_TOO_SMALL;
 }
 
+cli_progress cli_progress_start(const char *label)
+{
+    cli_progress p = { label, isatty(STDERR_FILENO) != 0, -1 };
+    return p;
+}
+
+void cli_progress_cb(void *user, double fraction)
+{
+    cli_progress *p = user;
+    if (!(fraction >= 0))
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    int pct = (int)(fraction * 100.0);
+    if (p->tty) {
+        if (pct != p->last) {
+            fprintf(stderr, "\r%s: %3d%%", p->label, pct);
+            fflush(stderr);
+            p->last = pct;
+        }
+    } else if (pct / 10 != p->last / 10 || p->last < 0) {
+        fprintf(stderr, "%s: %d%%\n", p->label, pct / 10 * 10);
+        p->last = pct;
+    }
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->tty && p->last >= 0)
+        fputc('\n', stderr);
+}
+
 double cli_now(void)
 {
     struct timespec ts;

@@ -47,7 +47,9 @@ int cli_model_path(const char *arg, bool may_pull, bool offline, char *out, size
     (void)offline;
     struct stat st;
     if (!arg) {
-        fprintf(stderr, "airgap: no model given: pass -m FILE.gguf (this build has no model cache)\n");
+        fprintf(stderr, "airgap: no model given: pass -m FILE.gguf (this build has no downloader: "
+                        "install libcurl4-openssl-dev and libcjson-dev, then re-run cmake, "
+                        "to have the default model pulled on first use)\n");
         return CLI_FAIL;
     }
     if (stat(arg, &st) != 0 || S_ISDIR(st.st_mode)) {

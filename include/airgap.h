@@ -179,11 +179,26 @@ AG_API ag_status ag_chat_render(const ag_chat_message *msgs, size_t n_msgs,
 
 typedef struct ag_context ag_context;
 
+/* Element types of the attention KV cache (llama.cpp's --cache-type names:
+ * "f16", "f32", "q8_0", "q4_0"). The attention reads the quantized blocks
+ * directly. q8_0 and q4_0 need a head size that is a multiple of 32. */
+typedef enum ag_cache_type {
+    AG_CACHE_F16 = 0,   /* the default */
+    AG_CACHE_F32 = 1,
+    AG_CACHE_Q8_0 = 2,
+    AG_CACHE_Q4_0 = 3,
+} ag_cache_type;
+#define AG_CACHE_TYPE_COUNT 4
+AG_API const char *ag_cache_type_name(ag_cache_type t);   /* "f16", ...; "?" if unknown */
+/* Parses a name (case-insensitive); returns -1 if unknown. */
+AG_API int ag_cache_type_parse(const char *name);
+
 typedef struct ag_context_params {
     uint32_t size;      /* = sizeof(ag_context_params) */
     int32_t n_ctx;      /* max positions in the sequence; 0 = min(4096, training context) */
     int32_t n_batch;    /* max tokens per internal forward step; 0 = 512 */
     int32_t n_threads;  /* 0 = physical cores */
+    ag_cache_type type_k, type_v; /* KV cache element types (default f16) */
 } ag_context_params;
 
 AG_API ag_context_params ag_context_default_params(void);
@@ -206,6 +221,50 @@ AG_API ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool 
 /* Borrowed logits row i of the last ag_decode (n_vocab floats), or NULL.
  * Valid until the next ag_decode or reset. */
 AG_API const float *ag_get_logits(const ag_context *c, size_t i);
+
+/* ---- sequence state: snapshots, prefix reuse, session files -------------- */
+
+/* The sequence's tokens (ag_context_n_past of them), borrowed until the next
+ * ag_decode, reset or restore. */
+AG_API const int32_t *ag_context_tokens(const ag_context *c, size_t *n);
+
+/* A snapshot of a sequence in memory: its tokens, the recurrent (DeltaNet)
+ * state and the last logits row. The KV cache is append-only, so a snapshot
+ * does not copy it: it stays restorable into the same context as long as the
+ * context's cache still holds the snapshot's tokens (always, unless the
+ * context was since reset or restored to an earlier point and then fed other
+ * tokens over those positions). Cost: the recurrent state (19.27 MiB for the
+ * 0.8B shape) + 4 bytes per token + one logits row. */
+typedef struct ag_snapshot ag_snapshot;
+AG_API ag_status ag_snapshot_take(const ag_context *c, ag_snapshot **out);
+/* Puts the context back to the snapshot (n_past, state, logits row 0).
+ * AG_ERR_INVALID_ARG if it came from another context or the context's cache
+ * no longer holds its tokens; the context is then unchanged. */
+AG_API ag_status ag_snapshot_restore(ag_context *c, const ag_snapshot *s);
+AG_API void ag_snapshot_free(ag_snapshot *s);
+AG_API const int32_t *ag_snapshot_tokens(const ag_snapshot *s, size_t *n);
+
+/* Prepares the context to process tokens[0, n): finds the longest state whose
+ * tokens are a prefix of them -- the context as it is, or any restorable
+ * snapshot in snaps -- and moves to it (else resets). *n_reused says how many
+ * leading tokens need no processing: decode tokens[*n_reused, n) next (when
+ * *n_reused == n, ag_get_logits(c, 0) already holds the last token's logits).
+ * The recurrent state cannot be rewound, so only these exact points can be
+ * resumed from. */
+AG_API ag_status ag_context_resume(ag_context *c, ag_snapshot *const *snaps, size_t n_snaps,
+                                   const int32_t *tokens, size_t n, size_t *n_reused);
+
+/* Session files: the whole sequence state (tokens, the KV rows in use, the
+ * recurrent state, the last logits row) plus an optional opaque blob for the
+ * application (a chat history), versioned, checksummed and tied to the
+ * model (a fingerprint of its tensors) and to the KV cache types. Loading
+ * checks everything before it changes the context: a truncated, corrupt,
+ * wrong-version or wrong-model file is refused with AG_ERR_FORMAT (or
+ * AG_ERR_INVALID_ARG for a mismatched model / cache type / too small n_ctx)
+ * and a one-line detail. *user (malloc'd, free() it) and *user_len receive
+ * the blob; pass NULL to ignore it. */
+AG_API ag_status ag_context_save_file(const ag_context *c, const char *path, const void *user, size_t user_len);
+AG_API ag_status ag_context_load_file(ag_context *c, const char *path, void **user, size_t *user_len);
 
 /* ---- sampling ------------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include "core/cpu_features.h"
 #include "quant/blocks.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,6 +48,25 @@ static float dot_f32_ref(const float *a, const float *b, int64_t n)
     float r = 0;
     for (; i < n; i++) r += a[i] * b[i];
     return r + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static float exp_sum_ref(float *x, float m, int64_t n)
+{
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
+    return s;
+}
+
+static void pv_f32_ref(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nr,
+                       int64_t nk, int64_t n)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        float *yr = y + (size_t)r * ldy;
+        for (int64_t k = 0; k < nk; k++) {
+            const float pk = p[(size_t)r * ldp + (size_t)k], *vk = v + (size_t)k * ldv;
+            for (int64_t e = 0; e < n; e++) yr[e] += pk * vk[e];
+        }
+    }
 }
 
 #define REF_TOKENS 16 /* tokens per pass over a row */
@@ -119,9 +139,12 @@ static void setup_ref(ag_kernel_level *lv)
     lv->name = "ref";
     lv->dot_f32 = dot_f32_ref;
     lv->axpby_f32 = axpby_f32_ref;
+    lv->exp_sum = exp_sum_ref;
+    lv->pv_f32 = pv_f32_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        if (!ag_type_traits_of(rows[i].id)) continue;
-        lv->k[rows[i].id] = (ag_kernel){NULL, 1, 4, rows[i].fn, AG_ACT_F32};
+        const ag_type_traits *tt = ag_type_traits_of(rows[i].id);
+        if (!tt) continue;
+        lv->k[rows[i].id] = (ag_kernel){NULL, 1, 4, rows[i].fn, AG_ACT_F32, tt->to_float};
     }
 }
 

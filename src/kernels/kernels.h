@@ -31,7 +31,8 @@
  *
  * Adding an ISA file (e.g. the arm64 ones): define
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
- * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32) for the types it
+ * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
+ * lv->pv_f32, lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -88,6 +89,10 @@ typedef struct ag_kernel {
     uint32_t act_bytes;     /* bytes per activation block (4 for f32) */
     ag_gemm_fn gemm;        /* NULL only for type ids with no traits */
     uint32_t act_fmt;       /* enum ag_act_fmt */
+    /* Dequantizes n values of one row (n a multiple of the block) to f32,
+     * exactly as the type's reference to_float does (the attention reads the
+     * value cache through it); NULL only for type ids with no traits. */
+    ag_to_float_fn to_f32;
 } ag_kernel;
 
 typedef struct ag_kernel_level {
@@ -98,6 +103,18 @@ typedef struct ag_kernel_level {
     /* y[i] = b * y[i] + a * x[i] for i < n (ag_axpby_f32); never NULL. The
      * attention value sum and the DeltaNet state update are made of these. */
     void (*axpby_f32)(float *y, const float *x, float a, float b, int64_t n);
+    /* The attention's online softmax (model/qwen35.c) is made of the next two.
+     * exp_sum: x[i] = exp(x[i] - m) for i < n, returns their sum (in f32, any
+     * order). x[i] may be -INFINITY (a masked key: becomes 0); m is finite
+     * and >= every x[i]. SIMD levels may use an approximation of exp within
+     * 2 ulp over [-87, 0] (results below e^-87 may flush to 0). */
+    float (*exp_sum)(float *x, float m, int64_t n);
+    /* The softmax-weighted value sum of a tile of keys, a small row-major
+     * f32 GEMM accumulating into y:
+     *   y[r * ldy + e] += sum_{k < nk} p[r * ldp + k] * v[k * ldv + e]
+     * for r < nr, e < n. Any nr, nk, n >= 1; no alignment beyond float. */
+    void (*pv_f32)(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nr,
+                   int64_t nk, int64_t n);
 } ag_kernel_level;
 
 /* The active level: chosen at first use from the CPU's features and
@@ -127,6 +144,12 @@ void ag_kernels_setup_avx512(ag_kernel_level *lv);
 void ag_kernels_setup_neon(ag_kernel_level *lv);
 void ag_kernels_setup_dotprod(ag_kernel_level *lv);
 void ag_kernels_setup_i8mm(ag_kernel_level *lv);
+/* The attention's entries (exp_sum, pv_f32, to_f32), kept in their own files
+ * (x86/attn.avx2.c, x86/attn.avx512.c, arm/attn.neon.c); each is called at
+ * the end of its level's setup above. */
+void ag_kernels_setup_attn_avx2(ag_kernel_level *lv);
+void ag_kernels_setup_attn_avx512(ag_kernel_level *lv);
+void ag_kernels_setup_attn_neon(ag_kernel_level *lv);
 
 /* Activation formats the SIMD levels share, with portable quantizers (for
  * tests, and for ISA files without a vectorised one):

@@ -31,6 +31,8 @@ struct ag_context {
     const ag_model *model;
     ag_context_params params;
     int32_t n_past;
+    int32_t *tokens;            /* (n_ctx) the token at each position written */
+    int32_t kv_valid;           /* cache rows [0, kv_valid) belong to tokens[0, kv_valid) */
     ag_exec exec;
     float *logits;              /* rows x n_vocab */
     size_t logits_rows, logits_cap_rows;
@@ -38,6 +40,16 @@ struct ag_context {
     bool (*should_abort)(void *);
     void *abort_user;
 };
+
+/* A piece of a sequence's state (model/state.c saves and restores them).
+ * per_pos: n_ctx rows of row bytes at p, of which the first n_past are live
+ * (KV cache); else bytes at p, all live (recurrent state). */
+typedef struct ag_state_seg {
+    uint8_t *p;
+    size_t bytes;               /* !per_pos */
+    size_t row;                 /* per_pos */
+    bool per_pos;
+} ag_state_seg;
 
 typedef struct ag_arch {
     const char *name;
@@ -51,6 +63,8 @@ typedef struct ag_arch {
     /* Runs n <= n_batch tokens at positions n_past..; writes logits for every
      * token (all) or the last one (!all) to logits when logits != NULL. */
     ag_status (*forward)(ag_context *c, const int32_t *tokens, int32_t n, float *logits, bool all);
+    /* The state's pieces, in a fixed order; returns how many (<= cap). */
+    int (*state_segs)(ag_context *c, ag_state_seg *segs, int cap);
 } ag_arch;
 
 const ag_arch *ag_arch_find(const char *name);

@@ -8,8 +8,24 @@
 #include "model/arch.h"
 #include "core/status.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+static const char *const cache_names[AG_CACHE_TYPE_COUNT] = {"f16", "f32", "q8_0", "q4_0"};
+
+const char *ag_cache_type_name(ag_cache_type t)
+{
+    return (unsigned)t < AG_CACHE_TYPE_COUNT ? cache_names[t] : "?";
+}
+
+int ag_cache_type_parse(const char *name)
+{
+    for (int i = 0; name && i < AG_CACHE_TYPE_COUNT; i++)
+        if (strcasecmp(name, cache_names[i]) == 0) return i;
+    return -1;
+}
 
 ag_context_params ag_context_default_params(void)
 {
@@ -27,10 +43,15 @@ ag_status ag_context_create(const ag_model *m, const ag_context_params *p, ag_co
     if (!m->arch) return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: model was loaded vocab-only");
     ag_context_params cp = ag_context_default_params();
     if (p) {
-        if (p->size < sizeof(ag_context_params))
+        /* older callers: the fields they know, defaults for the rest */
+        if (p->size < offsetof(ag_context_params, type_k))
             return ag_fail(AG_ERR_INVALID_ARG, "ag_context_create: params.size %u too small", p->size);
-        cp = *p;
+        memcpy(&cp, p, p->size < sizeof(cp) ? p->size : sizeof(cp));
+        cp.size = sizeof(cp);
     }
+    if ((unsigned)cp.type_k >= AG_CACHE_TYPE_COUNT || (unsigned)cp.type_v >= AG_CACHE_TYPE_COUNT)
+        return ag_fail(AG_ERR_INVALID_ARG, "context: unknown KV cache type %d/%d (f16, f32, q8_0 or q4_0)",
+                       (int)cp.type_k, (int)cp.type_v);
     if (cp.n_ctx < 0 || cp.n_batch < 0)
         return ag_fail(AG_ERR_INVALID_ARG, "context: n_ctx (%d) and n_batch (%d) must be >= 0", cp.n_ctx, cp.n_batch);
     if (cp.n_ctx == 0) cp.n_ctx = m->n_ctx_train > 0 && m->n_ctx_train < 4096 ? m->n_ctx_train : 4096;
@@ -50,8 +71,9 @@ ag_status ag_context_create(const ag_model *m, const ag_context_params *p, ag_co
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         if ((int64_t)m->gguf->tensors[i].ne[0] > c->exec.wbuf_len) c->exec.wbuf_len = (int64_t)m->gguf->tensors[i].ne[0];
     c->exec.wbuf = malloc((size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float));
+    c->tokens = malloc((size_t)cp.n_ctx * sizeof(int32_t));
     ag_status st = AG_OK;
-    if (!c->exec.wbuf) { st = ag_fail(AG_ERR_NOMEM, "context: out of memory for scratch"); goto fail; }
+    if (!c->exec.wbuf || !c->tokens) { st = ag_fail(AG_ERR_NOMEM, "context: out of memory for scratch"); goto fail; }
     st = m->arch->ctx_init(c);
     if (st != AG_OK) goto fail;
     *out = c;
@@ -68,6 +90,7 @@ void ag_context_free(ag_context *c)
     ag_pool_free(c->exec.pool);
     free(c->exec.wbuf);
     free(c->logits);
+    free(c->tokens);
     free(c);
 }
 
@@ -78,7 +101,7 @@ void ag_context_reset(ag_context *c)
 {
     if (!c) return;
     c->model->arch->ctx_reset(c);
-    c->n_past = 0;
+    c->n_past = 0; /* the cache rows stay valid for c->tokens (see state.c) */
     c->logits_rows = 0;
 }
 
@@ -125,9 +148,12 @@ ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_log
         size_t cnt = n - done < step ? n - done : step;
         bool last = done + cnt == n;
         float *out = all_logits ? c->logits + done * (size_t)m->n_vocab : (last ? c->logits : NULL);
+        memcpy(c->tokens + c->n_past, tokens + done, cnt * sizeof(int32_t));
+        c->kv_valid = c->n_past; /* rows past here were computed for other tokens */
         ag_status st = m->arch->forward(c, tokens + done, (int32_t)cnt, out, all_logits);
         if (st != AG_OK) return st;
         c->n_past += (int32_t)cnt;
+        c->kv_valid = c->n_past;
         done += cnt;
     }
     c->logits_rows = rows;

@@ -10,8 +10,17 @@
  * over the cache. The chunked DeltaNet form is a later optimization behind
  * the same interface.
  *
+ * Attention runs straight over the cache with an online softmax, a tile of
+ * 64 keys at a time: scores of a block of query rows against the tile (the
+ * kernel table's gemm, reading K in its cache type as if it were a weight
+ * matrix), a running max and sum per row, and the tile's values (converted
+ * to f32 one tile at a time) accumulated into the output. Memory is linear in
+ * the context and nothing dequantizes the whole cache.
+ *
  * State layouts (per sequence):
- *   KV:   k[layer][pos][Hkv*Dh], v[layer][pos][Hkv*Dh]            (f32)
+ *   KV:   k[layer][kv head][pos] one row of Dh values in the K cache type
+ *         (f16, f32, q8_0, q4_0), padded to 4 bytes; v likewise. Head-major,
+ *         so one head's keys are one contiguous stream.
  *   conv: conv[layer][Kc-1][Cc], oldest first (raw, pre-conv)       (f32)
  *   ssm:  S[layer][Hv][Dv][Dk]: row j of head h holds S[.][j], so
  *         retrieve, update and read-out are contiguous dot/axpy     (f32)
@@ -55,7 +64,10 @@ typedef struct qwen35 {
 } qwen35;
 
 typedef struct qstate {
-    float **k, **v;                  /* [n_attn] -> (n_ctx, Hkv*Dh) */
+    uint8_t **k, **v;                /* [n_attn] -> (Hkv, n_ctx, krow / vrow bytes) */
+    const ag_type_traits *tk, *tv;   /* cache element types */
+    uint32_t tk_id, tv_id;
+    size_t krow, vrow;               /* bytes per cached head row */
     float **conv;                    /* [n_rec] -> (Kc-1, Cc) */
     float **ssm;                     /* [n_rec] -> (Hv, Dv, Dk) */
     /* scratch for up to n_batch tokens */
@@ -66,7 +78,8 @@ typedef struct qstate {
     float *ffa, *ffb;                /* (T, f) */
     float *ba;                       /* (T, 2*Hv): beta | alpha logits */
     float *convseq;                  /* (Kc-1+T, Cc) */
-    float *att;                      /* (n_threads, H/Hkv, n_ctx) attention scores */
+    uint8_t *att;                    /* per-thread attention scratch, att_stride bytes each */
+    size_t att_stride;
     float *rcos, *rsin;              /* (T, n_rot/2) */
     int proj_w, y_w;
 } qstate;
@@ -405,23 +418,79 @@ static float *alloc_f(size_t a, size_t b, bool *ok)
 
 static int max_i(int a, int b) { return a > b ? a : b; }
 
+/* Attention work: a block of query rows (tokens x the query heads of one KV
+ * head) against tiles of ATT_TILE keys. */
+#define ATT_TILE 64
+#define ATT_ROWS 64
+
+static uint32_t cache_type_id(ag_cache_type t)
+{
+    switch (t) {
+    case AG_CACHE_F32: return AG_TYPE_F32;
+    case AG_CACHE_Q8_0: return AG_TYPE_Q8_0;
+    case AG_CACHE_Q4_0: return AG_TYPE_Q4_0;
+    default: return AG_TYPE_F16;
+    }
+}
+
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* Query rows per attention block for a GQA group size. */
+static int att_rows(int group) { return group > ATT_ROWS ? group : ATT_ROWS / group * group; }
+
+/* Bytes of one thread's attention scratch (see attn_worker): f32 query rows,
+ * the query rows in K's activation format (worst case: 4 bytes a value),
+ * scores, one tile of values in f32, the outputs, running max and sum. */
+static size_t att_scratch_bytes(int group, int Dh)
+{
+    size_t rows = (size_t)att_rows(group);
+    size_t q = round_up(rows * (size_t)Dh * 4, 64), qa = rows * round_up((size_t)Dh * 4 + 64, 64);
+    size_t sc = round_up(rows * ATT_TILE * 4, 64), vf = round_up((size_t)ATT_TILE * Dh * 4, 64);
+    return q + qa + sc + vf + q + 2 * round_up(rows * 4, 64);
+}
+
+/* The cache element types of a context, checked against the head size. */
+static ag_status cache_types(const qwen35 *q, const ag_context_params *p, const ag_type_traits **tk,
+                             const ag_type_traits **tv)
+{
+    ag_cache_type ct[2] = {p->type_k, p->type_v};
+    const ag_type_traits *tt[2];
+    for (int i = 0; i < 2; i++) {
+        tt[i] = ag_type_traits_of(cache_type_id(ct[i]));
+        if (q->Dh % (int)tt[i]->block)
+            return ag_fail(AG_ERR_UNSUPPORTED, "context: %s cache type %s needs a head size that is a multiple of %u; "
+                           "this model's is %d (use f16)", i ? "V" : "K", ag_cache_type_name(ct[i]), tt[i]->block, q->Dh);
+    }
+    *tk = tt[0];
+    *tv = tt[1];
+    return AG_OK;
+}
+
 static ag_status qwen35_ctx_init(ag_context *c)
 {
     const qwen35 *q = c->model->impl;
+    const ag_type_traits *tk = NULL, *tv = NULL;
+    TRY(cache_types(q, &c->params, &tk, &tv));
     qstate *s = calloc(1, sizeof(*s));
     if (!s) return ag_fail(AG_ERR_NOMEM, "context: out of memory");
     c->state = s;
+    s->tk = tk;
+    s->tv = tv;
+    s->tk_id = cache_type_id(c->params.type_k);
+    s->tv_id = cache_type_id(c->params.type_v);
+    s->krow = round_up(ag_type_row_bytes(tk, (uint64_t)q->Dh), 4);
+    s->vrow = round_up(ag_type_row_bytes(tv, (uint64_t)q->Dh), 4);
     bool ok = true;
     size_t T = (size_t)c->params.n_batch, n_ctx = (size_t)c->params.n_ctx;
     int nth = ag_pool_size(c->exec.pool);
-    s->k = calloc((size_t)max_i(q->n_attn, 1), sizeof(float *));
-    s->v = calloc((size_t)max_i(q->n_attn, 1), sizeof(float *));
+    s->k = calloc((size_t)max_i(q->n_attn, 1), sizeof(uint8_t *));
+    s->v = calloc((size_t)max_i(q->n_attn, 1), sizeof(uint8_t *));
     s->conv = calloc((size_t)max_i(q->n_rec, 1), sizeof(float *));
     s->ssm = calloc((size_t)max_i(q->n_rec, 1), sizeof(float *));
     if (!s->k || !s->v || !s->conv || !s->ssm) ok = false;
     for (int i = 0; ok && i < q->n_attn; i++) {
-        s->k[i] = alloc_f(n_ctx, (size_t)q->Hkv * q->Dh, &ok);
-        s->v[i] = alloc_f(n_ctx, (size_t)q->Hkv * q->Dh, &ok);
+        s->k[i] = (uint8_t *)alloc_f(n_ctx * (size_t)q->Hkv, (s->krow + 3) / 4, &ok);
+        s->v[i] = (uint8_t *)alloc_f(n_ctx * (size_t)q->Hkv, (s->vrow + 3) / 4, &ok);
     }
     for (int i = 0; ok && i < q->n_rec; i++) {
         s->conv[i] = alloc_f((size_t)(q->Kc - 1) + 1, (size_t)q->Cc, &ok);
@@ -441,7 +510,9 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->ffb = alloc_f(T, (size_t)q->f, &ok);
         s->ba = alloc_f(T, (size_t)(2 * q->Hv), &ok);
         s->convseq = alloc_f(T + (size_t)q->Kc, (size_t)q->Cc, &ok);
-        s->att = alloc_f((size_t)nth * (size_t)(q->H / q->Hkv), n_ctx, &ok);
+        s->att_stride = att_scratch_bytes(q->H / q->Hkv, q->Dh);
+        s->att = aligned_alloc(64, (size_t)nth * s->att_stride);
+        if (!s->att) ok = false;
         s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
         s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
     }
@@ -500,56 +571,84 @@ typedef struct {
     int n_ctx;
 } mix_job;
 
-/* Attention for (token, KV head) pairs split across threads. The query
- * heads sharing a KV head (GQA group) are done together, so each cached key
- * and value row is read once per group rather than once per query head. */
+/* Attention, split across threads by (KV head, block of tokens). A block's
+ * query rows are its tokens x the query heads sharing the KV head (row r =
+ * token (r / group), head kvh * group + r % group), so each cached key and
+ * value is read once per block. Online softmax: per row a running max mx
+ * and sum l; the output O is rescaled whenever the max grows. */
 static void attn_worker(void *arg, int ith, int nth)
 {
     const mix_job *j = arg;
     const qwen35 *q = j->q;
     qstate *s = j->s;
-    int Dh = q->Dh, kvw = q->Hkv * Dh, group = q->H / q->Hkv;
-    const float *K = s->k[j->l->slot], *V = s->v[j->l->slot];
     const ag_kernel_level *kl = ag_kernels();
-    float *sc = s->att + (size_t)ith * group * j->n_ctx; /* (group, n_ctx) */
-    int n_pairs = j->T * q->Hkv;
-    for (int pi = ith; pi < n_pairs; pi += nth) {
-        int t = pi / q->Hkv, kvh = pi % q->Hkv, n_keys = j->p0 + t + 1;
-        const float *qrow = s->proj + (size_t)t * s->proj_w;
-        double sum[64];
-        float mx[64];
-        for (int g = 0; g < group; g++) mx[g] = -INFINITY;
-        for (int m = 0; m < n_keys; m++) {
-            const float *kv = K + (size_t)m * kvw + (size_t)kvh * Dh;
-            for (int g = 0; g < group; g++) {
-                const float *qv = qrow + (size_t)(kvh * group + g) * 2 * Dh;
-                float v = kl->dot_f32(qv, kv, Dh) * q->attn_scale;
-                sc[(size_t)g * j->n_ctx + m] = v;
-                if (v > mx[g]) mx[g] = v;
-            }
+    const ag_kernel *kk = &kl->k[s->tk_id];
+    const ag_to_float_fn v_to_f32 = kl->k[s->tv_id].to_f32;
+    const int Dh = q->Dh, group = q->H / q->Hkv, rows_cap = att_rows(group), tb = rows_cap / group;
+    const int n_blocks = (j->T + tb - 1) / tb, n_items = n_blocks * q->Hkv;
+
+    /* this thread's scratch (att_scratch_bytes) */
+    uint8_t *base = s->att + (size_t)ith * s->att_stride;
+    size_t qbytes = round_up((size_t)rows_cap * Dh * 4, 64);
+    size_t arow = kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
+    float *qf = (float *)base;
+    uint8_t *qa = base + qbytes;
+    float *sc = (float *)(qa + (size_t)rows_cap * round_up((size_t)Dh * 4 + 64, 64));
+    float *vf = (float *)((uint8_t *)sc + round_up((size_t)rows_cap * ATT_TILE * 4, 64));
+    float *o = (float *)((uint8_t *)vf + round_up((size_t)ATT_TILE * Dh * 4, 64));
+    float *mx = (float *)((uint8_t *)o + qbytes);
+    float *l = (float *)((uint8_t *)mx + round_up((size_t)rows_cap * 4, 64));
+
+    for (int it = ith; it < n_items; it += nth) {
+        int kvh = it % q->Hkv, blk = it / q->Hkv;
+        int t0 = blk * tb, t1 = t0 + tb < j->T ? t0 + tb : j->T, rows = (t1 - t0) * group;
+        const uint8_t *K = s->k[j->l->slot] + (size_t)kvh * j->n_ctx * s->krow;
+        const uint8_t *V = s->v[j->l->slot] + (size_t)kvh * j->n_ctx * s->vrow;
+        for (int r = 0; r < rows; r++) {
+            int t = t0 + r / group, h = kvh * group + r % group;
+            const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
+            for (int e = 0; e < Dh; e++) qf[(size_t)r * Dh + e] = qv[e] * q->attn_scale;
+            if (kk->quant) kk->quant(qf + (size_t)r * Dh, qa + (size_t)r * arow, Dh);
+            mx[r] = -INFINITY;
+            l[r] = 0;
         }
-        for (int g = 0; g < group; g++) {
-            float *sg = sc + (size_t)g * j->n_ctx;
-            sum[g] = 0;
-            for (int m = 0; m < n_keys; m++) {
-                sg[m] = expf(sg[m] - mx[g]);
-                sum[g] += sg[m];
+        memset(o, 0, (size_t)rows * Dh * sizeof(float));
+        const void *act = kk->quant ? (const void *)qa : (const void *)qf;
+        size_t act_stride = kk->quant ? arow : (size_t)Dh * 4;
+        int n_keys = j->p0 + t1; /* keys the block's last token sees */
+        for (int k0 = 0; k0 < n_keys; k0 += ATT_TILE) {
+            int nk = n_keys - k0 < ATT_TILE ? n_keys - k0 : ATT_TILE;
+            kk->gemm(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
+            for (int r = 0; r < rows; r++) {
+                float *sr = sc + (size_t)r * ATT_TILE;
+                int valid = j->p0 + t0 + r / group + 1 - k0; /* causal: keys < position + 1 */
+                if (valid > nk) valid = nk;
+                if (valid <= 0) {
+                    memset(sr, 0, (size_t)nk * sizeof(float));
+                    continue;
+                }
+                float tmax = sr[0];
+                for (int k = 1; k < valid; k++) tmax = sr[k] > tmax ? sr[k] : tmax;
+                for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
+                if (!(tmax <= mx[r])) { /* grows (or the first tile) */
+                    if (mx[r] > -INFINITY) {
+                        float alpha = expf(mx[r] - tmax);
+                        l[r] *= alpha;
+                        for (int e = 0; e < Dh; e++) o[(size_t)r * Dh + e] *= alpha;
+                    }
+                    mx[r] = tmax;
+                }
+                l[r] += kl->exp_sum(sr, mx[r], nk);
             }
-            memset(s->y + (size_t)t * s->y_w + (size_t)(kvh * group + g) * Dh, 0, (size_t)Dh * sizeof(float));
+            for (int k = 0; k < nk; k++) v_to_f32(V + (size_t)(k0 + k) * s->vrow, vf + (size_t)k * Dh, Dh);
+            kl->pv_f32(o, (size_t)Dh, sc, ATT_TILE, vf, (size_t)Dh, rows, nk, Dh);
         }
-        for (int m = 0; m < n_keys; m++) {
-            const float *vv = V + (size_t)m * kvw + (size_t)kvh * Dh;
-            for (int g = 0; g < group; g++) {
-                float *o = s->y + (size_t)t * s->y_w + (size_t)(kvh * group + g) * Dh;
-                kl->axpby_f32(o, vv, sc[(size_t)g * j->n_ctx + m], 1.0f, Dh);
-            }
-        }
-        for (int g = 0; g < group; g++) {
-            int h = kvh * group + g;
-            const float *gv = qrow + (size_t)h * 2 * Dh + Dh;
-            float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
-            float inv = (float)(1.0 / sum[g]);
-            for (int e = 0; e < Dh; e++) o[e] = o[e] * inv * ag_sigmoid(gv[e]);
+        for (int r = 0; r < rows; r++) {
+            int t = t0 + r / group, h = kvh * group + r % group;
+            const float *gv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh + Dh;
+            float *out = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
+            float inv = 1.0f / l[r];
+            for (int e = 0; e < Dh; e++) out[e] = o[(size_t)r * Dh + e] * inv * ag_sigmoid(gv[e]);
         }
     }
 }
@@ -568,7 +667,8 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
         const int64_t ld3[3] = {s->proj_w, s->proj_w, s->proj_w};
         ag_matmul_multi(&c->exec, 3, w3, s->u, q->d, T, y3, ld3);
     }
-    float *K = s->k[l->slot], *V = s->v[l->slot];
+    size_t n_ctx = (size_t)c->params.n_ctx;
+    uint8_t *K = s->k[l->slot], *V = s->v[l->slot];
     for (int t = 0; t < T; t++) {
         float *row = s->proj + (size_t)t * s->proj_w;
         const float *cs = s->rcos + (size_t)t * half, *sn = s->rsin + (size_t)t * half;
@@ -577,13 +677,14 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
             ag_rmsnorm(qv, qv, l->q_norm, Dh, q->eps);
             rope_apply(qv, cs, sn, q->n_rot);
         }
-        float *kdst = K + (size_t)(p0 + t) * kw, *vdst = V + (size_t)(p0 + t) * kw;
+        size_t pos = (size_t)(p0 + t);
         for (int j = 0; j < q->Hkv; j++) {
-            float *kv = row + qw + (size_t)j * Dh;
-            ag_rmsnorm(kdst + (size_t)j * Dh, kv, l->k_norm, Dh, q->eps);
-            rope_apply(kdst + (size_t)j * Dh, cs, sn, q->n_rot);
+            float *kv = row + qw + (size_t)j * Dh, *vv = row + qw + kw + (size_t)j * Dh;
+            ag_rmsnorm(kv, kv, l->k_norm, Dh, q->eps);
+            rope_apply(kv, cs, sn, q->n_rot);
+            s->tk->from_float(kv, K + ((size_t)j * n_ctx + pos) * s->krow, Dh);
+            s->tv->from_float(vv, V + ((size_t)j * n_ctx + pos) * s->vrow, Dh);
         }
-        memcpy(vdst, row + qw + kw, (size_t)kw * sizeof(float));
     }
     mix_job j = {q, l, s, T, p0, c->params.n_ctx};
     ag_pool_run(c->exec.pool, attn_worker, &j);
@@ -706,6 +807,26 @@ static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T,
     return AG_OK;
 }
 
+static int qwen35_state_segs(ag_context *c, ag_state_seg *segs, int cap)
+{
+    const qwen35 *q = c->model->impl;
+    qstate *s = c->state;
+    size_t n_ctx = (size_t)c->params.n_ctx;
+    int n = 0;
+    for (int i = 0; i < q->n_attn; i++)
+        for (int h = 0; h < q->Hkv; h++) {
+            if (n + 2 > cap) return n;
+            segs[n++] = (ag_state_seg){s->k[i] + (size_t)h * n_ctx * s->krow, 0, s->krow, true};
+            segs[n++] = (ag_state_seg){s->v[i] + (size_t)h * n_ctx * s->vrow, 0, s->vrow, true};
+        }
+    for (int i = 0; i < q->n_rec; i++) {
+        if (n + 2 > cap) return n;
+        segs[n++] = (ag_state_seg){(uint8_t *)s->conv[i], (size_t)(q->Kc - 1) * q->Cc * sizeof(float), 0, false};
+        segs[n++] = (ag_state_seg){(uint8_t *)s->ssm[i], (size_t)q->Hv * q->Dv * q->Dk * sizeof(float), 0, false};
+    }
+    return n;
+}
+
 const ag_arch ag_arch_qwen35 = {
     .name = "qwen35",
     .load = qwen35_load,
@@ -714,4 +835,5 @@ const ag_arch ag_arch_qwen35 = {
     .ctx_free = qwen35_ctx_free,
     .ctx_reset = qwen35_ctx_reset,
     .forward = qwen35_forward,
+    .state_segs = qwen35_state_segs,
 };

@@ -5,13 +5,23 @@
  * (b) one call per token (decode), (c) prefill in uneven steps (n_batch 7)
  * and with 1 and 2 threads, and applies the fixture README's rule:
  *   nrmse <= max(1.5 x llama.cpp's nrmse, 0.001) and top1 >= llama.cpp's - 0.02
- * against exact-<type>.f32 (float64 reference of the spec). All of it at
- * every kernel level this CPU has (kernels/kernels.h: ref, then avx2,
- * avx512 or neon, dotprod, i8mm), switched in-process. */
+ * against exact-<type>.f32 (float64 reference of the spec), with an f32 KV
+ * cache. All of it at every kernel level this CPU has (kernels/kernels.h:
+ * ref, then avx2, avx512 or neon, dotprod, i8mm), switched in-process.
+ *
+ * Quantized KV caches add their own rounding, independent of the weights'
+ * and the activations', so their bound adds in quadrature:
+ *   nrmse <= sqrt(bound^2 + kv^2),  kv = 0.0002 (f16), 0.003 (q8_0), 0.05 (q4_0)
+ *   top1 >= llama.cpp's - 0.02 (f16, q8_0), - 0.05 (q4_0)
+ * The kv terms are 1.5x what the cache type alone costs on the f32 fixture
+ * at the ref level (measured: f16 0.00008, q8_0 0.0020, q4_0 0.033; this
+ * model has one attention layer of 64-value heads), so a kernel that reads
+ * the blocks wrong fails while honest rounding passes. */
 #include "airgap.h"
 #include "harness.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +82,10 @@ static void metrics(const float *test, const float *exact, int T, int V, double 
 
 typedef enum { PREFILL, DECODE, PREFILL_STEPS } mode;
 
-static int run(ag_model *m, const int32_t *tok, int T, mode md, int threads, float *out)
+static int run(ag_model *m, const int32_t *tok, int T, mode md, int threads, ag_cache_type kv, float *out)
 {
     ag_context_params cp = ag_context_default_params();
+    cp.type_k = cp.type_v = kv;
     cp.n_ctx = 128;
     cp.n_threads = threads;
     cp.n_batch = md == PREFILL_STEPS ? 7 : 64;
@@ -116,20 +127,33 @@ int main(void)
             float *exact = read_f32(path, (size_t)T * V);
             CHECK(exact != NULL, "read %s", path);
             float *out = malloc((size_t)T * V * sizeof(float));
-            double bound = fixtures[i].nrmse * 1.5 > 0.001 ? fixtures[i].nrmse * 1.5 : 0.001;
-            static const struct { mode md; int threads; const char *name; } paths[] = {
-                {PREFILL, 1, "prefill"}, {DECODE, 1, "decode"}, {PREFILL_STEPS, 2, "prefill-steps-2t"}, {DECODE, 2, "decode-2t"},
+            double base_bound = fixtures[i].nrmse * 1.5 > 0.001 ? fixtures[i].nrmse * 1.5 : 0.001;
+            static const struct { mode md; int threads; ag_cache_type kv; const char *name; } paths[] = {
+                {PREFILL, 1, AG_CACHE_F32, "prefill"},
+                {DECODE, 1, AG_CACHE_F32, "decode"},
+                {PREFILL_STEPS, 2, AG_CACHE_F32, "prefill-steps-2t"},
+                {DECODE, 2, AG_CACHE_F32, "decode-2t"},
+                {PREFILL, 1, AG_CACHE_F16, "prefill-kv-f16"},
+                {DECODE, 2, AG_CACHE_F16, "decode-2t-kv-f16"},
+                {PREFILL_STEPS, 2, AG_CACHE_Q8_0, "steps-2t-kv-q8_0"},
+                {DECODE, 1, AG_CACHE_Q8_0, "decode-kv-q8_0"},
+                {PREFILL, 2, AG_CACHE_Q4_0, "prefill-2t-kv-q4_0"},
+                {DECODE, 2, AG_CACHE_Q4_0, "decode-2t-kv-q4_0"},
             };
             for (size_t p = 0; exact && p < sizeof(paths) / sizeof(paths[0]); p++) {
-                int rc = run(m, tok, T, paths[p].md, paths[p].threads, out);
+                int rc = run(m, tok, T, paths[p].md, paths[p].threads, paths[p].kv, out);
                 CHECK(rc == 0, "%s %s %s: run failed: %s", level, fixtures[i].name, paths[p].name, ag_last_error());
                 if (rc) continue;
                 double nrmse = 0, top1 = 0;
                 metrics(out, exact, T, V, &nrmse, &top1);
+                static const double kv_nrmse[AG_CACHE_TYPE_COUNT] = {0.0002, 0.0, 0.003, 0.05};
+                static const double kv_top1[AG_CACHE_TYPE_COUNT] = {0.02, 0.02, 0.02, 0.05};
+                double bound = sqrt(base_bound * base_bound + kv_nrmse[paths[p].kv] * kv_nrmse[paths[p].kv]);
+                double top1_min = fixtures[i].top1 - kv_top1[paths[p].kv];
                 printf("%-7s %-7s %-17s nrmse %.6f (bound %.6f)  top1 %.4f (bound %.4f)\n", level, fixtures[i].name,
-                       paths[p].name, nrmse, bound, top1, fixtures[i].top1 - 0.02);
+                       paths[p].name, nrmse, bound, top1, top1_min);
                 CHECK(nrmse <= bound, "%s %s %s: nrmse %.6f > %.6f", level, fixtures[i].name, paths[p].name, nrmse, bound);
-                CHECK(top1 >= fixtures[i].top1 - 0.02 - 1e-9, "%s %s %s: top1 %.4f", level, fixtures[i].name,
+                CHECK(top1 >= top1_min - 1e-9, "%s %s %s: top1 %.4f", level, fixtures[i].name,
                       paths[p].name, top1);
             }
             free(out);

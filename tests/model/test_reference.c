@@ -259,6 +259,7 @@ int main(void)
         ag_context_params cp = ag_context_default_params();
         cp.n_ctx = 64;
         cp.n_batch = 8; /* prefill in uneven steps: 8 + 8 + 3 */
+        cp.type_k = cp.type_v = AG_CACHE_F32; /* exact math: no cache rounding */
         cp.n_threads = 2;
         ag_context *c;
         CHECK(ag_context_create(m, &cp, &c) == AG_OK, "context: %s", ag_last_error());

@@ -89,6 +89,10 @@ bool cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *o
 bool cli_parse_float(const char *cmd, const char *flag, const char *s, double min, double max,
                      float *out);
 
+/* A KV cache type name (f16, f32, q8_0, q4_0) for flag; false (message
+ * printed, naming the choices) if unknown. */
+bool cli_parse_cache_type(const char *cmd, const char *flag, const char *s, ag_cache_type *out);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer. On failure prints
  * "airgap: PATH: <reason>" and returns false. */
 bool cli_read_file(const char *path, char **data, size_t *len);

@@ -420,6 +420,7 @@ typedef struct bench_info {
     uint64_t size, n_params, bytes_per_token;
     bool tied;
     int32_t n_threads, n_batch;
+    ag_cache_type type_k, type_v;
     double read_gbps;            /* < 0: not measured */
     int bw_mib;
 } bench_info;
@@ -448,9 +449,10 @@ static void print_header(const bench_info *in)
                BW_PASSES);
     char b[32];
     cli_fmt_bytes(in->bytes_per_token, b, sizeof(b));
-    printf("decode reads %s of weights per token (%s)\n\n", b,
+    printf("decode reads %s of weights per token (%s)\n", b,
            in->tied ? "tied LM head: the embedding table counts in full"
                     : "all weights but the embedding table, plus one row of it");
+    printf("KV cache: K %s, V %s\n\n", ag_cache_type_name(in->type_k), ag_cache_type_name(in->type_v));
     int w = name_width(in);
     printf("| %-*s | %10s | %10s | %7s | %14s | %20s | %7s | %6s |\n", w, "model", "size",
            "params", "threads", "test", "t/s", "GB/s", "% read");
@@ -519,6 +521,8 @@ static void print_json(const bench_info *in, const bench_test *tests, size_t n)
         printf("    \"n_batch\": %d,\n    \"n_ubatch\": %d,\n    \"n_threads\": %d,\n",
                (int)in->n_batch, (int)in->n_batch, (int)in->n_threads);
         printf("    \"n_gpu_layers\": 0,\n    \"use_mmap\": true,\n    \"embeddings\": false,\n");
+        printf("    \"type_k\": \"%s\",\n    \"type_v\": \"%s\",\n", ag_cache_type_name(in->type_k),
+               ag_cache_type_name(in->type_v));
         printf("    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"n_depth\": %d,\n",
                (int)t->n_prompt, (int)t->n_gen, (int)t->n_depth);
         printf("    \"test_time\": \"%s\",\n", when);
@@ -575,6 +579,7 @@ int cmd_bench(int argc, char **argv)
     int32_t n_prompt = 128, n_gen = 64, reps = 5, depth = 0, n_batch = 512, bw_mib = 1024;
     int32_t n_threads = physical_cores();
     bool json = false;
+    const char *ctk = "f16", *ctv = "f16";
     cli_opt opts[] = {
         { "-m", "--model", CLI_STR, &path, 0, 0, "FILE|NAME", "model file or cached name", true,
           false, NULL },
@@ -592,6 +597,10 @@ int cmd_bench(int argc, char **argv)
           "repetition)", false, false, NULL },
         { "-b", "--batch-size", CLI_INT, &n_batch, 1, 1 << 20, "N",
           "max tokens per internal forward step", false, false, NULL },
+        { "-ctk", "--cache-type-k", CLI_STR, &ctk, 0, 0, "TYPE", "K cache type: f16, f32, q8_0, q4_0",
+          false, false, NULL },
+        { "-ctv", "--cache-type-v", CLI_STR, &ctv, 0, 0, "TYPE", "V cache type: f16, f32, q8_0, q4_0",
+          false, false, NULL },
         { NULL, "--bw-mib", CLI_INT, &bw_mib, 0, 1 << 20, "N",
           "buffer size of the memory-read test in MiB, 0 = skip it", false, false, NULL },
         { NULL, "--json", CLI_BOOL, &json, 0, 0, NULL,
@@ -616,6 +625,10 @@ int cmd_bench(int argc, char **argv)
         return prc;
     if (n_prompt == 0 && n_gen == 0)
         return cli_usage_error("bench", "-p and -n are both 0: nothing to measure");
+    ag_cache_type type_k, type_v;
+    if (!cli_parse_cache_type("bench", "--cache-type-k", ctk, &type_k) ||
+        !cli_parse_cache_type("bench", "--cache-type-v", ctv, &type_v))
+        return CLI_USAGE;
 
     char resolved[4096];
     int rrc = cli_model_path(path, false, false, resolved, sizeof(resolved));
@@ -653,6 +666,8 @@ int cmd_bench(int argc, char **argv)
     cpu_name(in.cpu, sizeof(in.cpu));
     in.n_threads = n_threads;
     in.n_batch = n_batch;
+    in.type_k = type_k;
+    in.type_v = type_v;
     in.bw_mib = bw_mib;
     in.read_gbps = -1;
     st = weight_bytes_per_token(m, &in.bytes_per_token, &in.tied);
@@ -669,6 +684,8 @@ int cmd_bench(int argc, char **argv)
     cp.n_ctx = (int32_t)n_ctx;
     cp.n_batch = n_batch;
     cp.n_threads = n_threads;
+    cp.type_k = type_k;
+    cp.type_v = type_v;
     ag_context *c = NULL;
     st = ag_context_create(m, &cp, &c);
     if (st != AG_OK) {

@@ -95,6 +95,17 @@ bool cli_parse_int(const char *cmd, const char *flag, const char *s, double min,
     return true;
 }
 
+bool cli_parse_cache_type(const char *cmd, const char *flag, const char *s, ag_cache_type *out)
+{
+    int t = ag_cache_type_parse(s);
+    if (t < 0) {
+        cli_usage_error(cmd, "%s: unknown cache type '%s' (f16, f32, q8_0, q4_0)", flag, s);
+        return false;
+    }
+    *out = (ag_cache_type)t;
+    return true;
+}
+
 bool cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out)
 {
     char *end;

@@ -604,6 +604,7 @@ static inline void arm_fill_level(ag_kernel_level *lv)
         if (!ag_type_traits_of(rows[i].id)) continue;
         ag_kernel k = rows[i].act == 0 ? f32 : rows[i].act == 1 ? q8_0 : q8_K;
         k.gemm = rows[i].fn;
+        k.to_f32 = lv->k[rows[i].id].to_f32; /* inherited */
         lv->k[rows[i].id] = k;
     }
     lv->dot_f32 = arm_dot_f32;

@@ -196,7 +196,7 @@ AG_API int ag_cache_type_parse(const char *name);
 typedef struct ag_context_params {
     uint32_t size;      /* = sizeof(ag_context_params) */
     int32_t n_ctx;      /* max positions in the sequence; 0 = min(4096, training context) */
-    int32_t n_batch;    /* max tokens per internal forward step; 0 = 512 */
+    int32_t n_batch;    /* max tokens per internal forward step; 0 = 64 */
     int32_t n_threads;  /* 0 = physical cores */
     ag_cache_type type_k, type_v; /* KV cache element types (default f16) */
 } ag_context_params;
@@ -221,6 +221,53 @@ AG_API ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool 
 /* Borrowed logits row i of the last ag_decode (n_vocab floats), or NULL.
  * Valid until the next ag_decode or reset. */
 AG_API const float *ag_get_logits(const ag_context *c, size_t i);
+
+/* ---- memory plan ------------------------------------------------------------ */
+
+/* What a model and a context will keep resident, predicted from the file's
+ * header before anything is loaded, so a front end can refuse (or shrink the
+ * context) instead of being killed by the OS. Every figure is bytes. */
+typedef struct ag_plan_params {
+    uint32_t size;            /* = sizeof(ag_plan_params) */
+    ag_context_params ctx;    /* n_ctx, n_batch, n_threads, type_k, type_v as for ag_context_create */
+    int32_t n_logits;         /* logits rows kept at once (default 1: generation) */
+    int32_t n_snapshots;      /* in-memory snapshots kept (chat keeps 2) */
+    uint64_t budget;          /* 0 = memory available now minus a reserve */
+} ag_plan_params;
+
+typedef struct ag_plan {
+    uint32_t size;            /* = sizeof(ag_plan) */
+    ag_context_params ctx;    /* with defaults resolved (n_ctx, n_batch, n_threads) */
+    uint64_t weights;         /* tensor data: mapped from the file, never copied */
+    uint64_t metadata;        /* the file's header and tokenizer pages, the vocabulary's tables,
+                                 small tensors copied as f32 */
+    uint64_t kv;              /* the KV cache at n_ctx positions */
+    uint64_t recurrent;       /* DeltaNet conv + recurrent state */
+    uint64_t scratch;         /* activations and kernel scratch for n_batch tokens */
+    uint64_t logits;
+    uint64_t snapshots;
+    uint64_t runtime;         /* the process itself: code, libraries, heap so far, thread stacks */
+    uint64_t total;           /* the predicted peak resident set */
+    uint64_t budget;          /* what total was checked against */
+    uint64_t available;       /* memory available now (0 = unknown) */
+    bool fits;                /* total <= budget */
+} ag_plan;
+
+AG_API ag_plan_params ag_plan_default_params(void);
+/* Plans the model at path with p (NULL = defaults). Reads only the GGUF
+ * header. AG_ERR_IO / AG_ERR_FORMAT / AG_ERR_UNSUPPORTED as ag_model_load. */
+AG_API ag_status ag_plan_model(const char *path, const ag_plan_params *p, ag_plan *out);
+/* --fit: the largest context (up to p->ctx.n_ctx, or the training context
+ * when 0) that fits the budget, then the least lossy KV type (f16, q8_0,
+ * q4_0, K and V alike) that keeps it; writes the choice into p->ctx and the
+ * plan into out. AG_ERR_NOMEM (with the numbers) if not even 256 tokens fit. */
+AG_API ag_status ag_plan_fit(const char *path, ag_plan_params *p, ag_plan *out);
+/* MemAvailable (Linux), 0 if unknown; and the default budget (that minus a reserve). */
+AG_API uint64_t ag_mem_available(void);
+AG_API uint64_t ag_mem_default_budget(void);
+/* This process's peak and current resident set (VmHWM, VmRSS), 0 if unknown. */
+AG_API uint64_t ag_mem_peak_rss(void);
+AG_API uint64_t ag_mem_rss(void);
 
 /* ---- sequence state: snapshots, prefix reuse, session files -------------- */
 
@@ -263,7 +310,10 @@ AG_API ag_status ag_context_resume(ag_context *c, ag_snapshot *const *snaps, siz
  * AG_ERR_INVALID_ARG for a mismatched model / cache type / too small n_ctx)
  * and a one-line detail. *user (malloc'd, free() it) and *user_len receive
  * the blob; pass NULL to ignore it. */
-AG_API ag_status ag_context_save_file(const ag_context *c, const char *path, const void *user, size_t user_len);
+/* snap: save that snapshot's state (it must be restorable into c; its KV
+ * rows are read from c) instead of the context's current one; may be NULL. */
+AG_API ag_status ag_context_save_file(const ag_context *c, const ag_snapshot *snap, const char *path,
+                                      const void *user, size_t user_len);
 AG_API ag_status ag_context_load_file(ag_context *c, const char *path, void **user, size_t *user_len);
 
 /* ---- sampling ------------------------------------------------------------- */

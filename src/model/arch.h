@@ -63,11 +63,19 @@ typedef struct ag_arch {
     /* Runs n <= n_batch tokens at positions n_past..; writes logits for every
      * token (all) or the last one (!all) to logits when logits != NULL. */
     ag_status (*forward)(ag_context *c, const int32_t *tokens, int32_t n, float *logits, bool all);
+    /* Fills kv, recurrent, scratch (and adds its copied tensors to metadata)
+     * for the model whose header is m->gguf (m has path, gguf, arch_name,
+     * n_vocab only: nothing is bound) and resolved params cp. */
+    ag_status (*plan)(ag_model *m, const ag_context_params *cp, ag_plan *out);
     /* The state's pieces, in a fixed order; returns how many (<= cap). */
     int (*state_segs)(ag_context *c, ag_state_seg *segs, int cap);
 } ag_arch;
 
 const ag_arch *ag_arch_find(const char *name);
+
+/* Fills in the defaults of context params (n_ctx, n_batch, n_threads) and
+ * checks them. */
+ag_status ag_context_params_resolve(ag_context_params *cp, int32_t n_ctx_train);
 
 /* Helpers for architectures: bind a tensor by name with shape checks.
  * ne1 = 0 for 1-D. Errors name the file and tensor. */

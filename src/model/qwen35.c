@@ -466,6 +466,59 @@ static ag_status cache_types(const qwen35 *q, const ag_context_params *p, const 
     return AG_OK;
 }
 
+/* Bytes a context holds, shared by ctx_init and the memory plan. */
+typedef struct qsizes {
+    size_t kv, rec, scratch, act;
+} qsizes;
+
+static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); }
+
+static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t krow, size_t vrow, qsizes *z)
+{
+    size_t T = (size_t)cp->n_batch, n_ctx = (size_t)cp->n_ctx, nth = (size_t)cp->n_threads;
+    size_t proj_w = (size_t)max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh);
+    size_t y_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh), half = (size_t)max_i(q->n_rot / 2, 1);
+    z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
+    z->rec = (size_t)q->n_rec * ((size_t)q->Kc * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
+    size_t per_tok = 3 * (size_t)q->d + proj_w + (size_t)q->Hv * q->Dv + y_w + 2 * (size_t)q->f + 2 * (size_t)q->Hv +
+                     2 * half;
+    z->scratch = (T * per_tok + (T + (size_t)q->Kc) * q->Cc) * sizeof(float) +
+                 nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
+    /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
+     * (the DeltaNet projections), or one of the other widths */
+    size_t a = 4 * act_row(q->d);
+    size_t w[3] = {act_row(q->H * q->Dh), act_row(q->Hv * q->Dv), act_row(q->f)};
+    for (int i = 0; i < 3; i++) a = w[i] > a ? w[i] : a;
+    z->act = T * a + 64;
+}
+
+static ag_status qwen35_plan(ag_model *m, const ag_context_params *cp, ag_plan *out)
+{
+    qwen35 q;
+    memset(&q, 0, sizeof(q));
+    ag_status st = load_hparams(m, &q);
+    if (st == AG_OK) {
+        const ag_type_traits *tk = NULL, *tv = NULL;
+        st = cache_types(&q, cp, &tk, &tv);
+        if (st == AG_OK) {
+            qsizes z;
+            qwen35_sizes(&q, cp, round_up(ag_type_row_bytes(tk, (uint64_t)q.Dh), 4),
+                         round_up(ag_type_row_bytes(tv, (uint64_t)q.Dh), 4), &z);
+            out->kv = z.kv;
+            out->recurrent = z.rec;
+            out->scratch = z.scratch + z.act;
+            /* tensors copied as f32 at load */
+            size_t copies = (size_t)q.d + (size_t)q.L * sizeof(layer) + (size_t)q.n_rot * 4;
+            for (int i = 0; i < q.L; i++)
+                copies += 2 * (size_t)q.d + (q.layers[i].is_rec ? (size_t)q.Kc * q.Cc + 2 * (size_t)q.Hv + (size_t)q.Dv
+                                                                 : 2 * (size_t)q.Dh);
+            out->metadata += copies * sizeof(float);
+        }
+    }
+    free(q.layers);
+    return st;
+}
+
 static ag_status qwen35_ctx_init(ag_context *c)
 {
     const qwen35 *q = c->model->impl;
@@ -516,11 +569,28 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
         s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
     }
+    /* ag_matmul's activation scratch, sized now (it never grows later) */
+    qsizes z;
+    qwen35_sizes(q, &c->params, s->krow, s->vrow, &z);
+    if (ok && (size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float) < z.act) {
+        size_t per = (z.act + (size_t)nth * sizeof(float) - 1) / ((size_t)nth * sizeof(float));
+        float *w = realloc(c->exec.wbuf, per * (size_t)nth * sizeof(float));
+        if (w) {
+            c->exec.wbuf = w;
+            c->exec.wbuf_len = (int64_t)per;
+        } else {
+            ok = false;
+        }
+    }
     if (!ok) {
         qwen35_ctx_free(c);
         return ag_fail(AG_ERR_NOMEM, "context: out of memory for n_ctx %d, n_batch %d", c->params.n_ctx,
                        c->params.n_batch);
     }
+    /* scratch is resident from the start, as planned (the KV cache and the
+     * recurrent state are paged in as the sequence grows) */
+    memset(s->att, 0, (size_t)nth * s->att_stride);
+    memset(c->exec.wbuf, 0, (size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float));
     return AG_OK;
 }
 
@@ -836,4 +906,5 @@ const ag_arch ag_arch_qwen35 = {
     .ctx_reset = qwen35_ctx_reset,
     .forward = qwen35_forward,
     .state_segs = qwen35_state_segs,
+    .plan = qwen35_plan,
 };

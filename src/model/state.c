@@ -255,10 +255,17 @@ static void put(writer *w, const void *p, size_t n)
     if (fwrite(p, 1, n, w->f) != n) w->err = true;
 }
 
-ag_status ag_context_save_file(const ag_context *cc, const char *path, const void *user, size_t user_len)
+ag_status ag_context_save_file(const ag_context *cc, const ag_snapshot *snap, const char *path, const void *user,
+                               size_t user_len)
 {
     if (!cc || !path || (user_len && !user)) return ag_fail(AG_ERR_INVALID_ARG, "ag_context_save_file: NULL argument");
     ag_context *c = (ag_context *)cc;
+    if (snap && !restorable(c, snap))
+        return ag_fail(AG_ERR_INVALID_ARG, "ag_context_save_file: the snapshot cannot be restored into this context");
+    int32_t n_past = snap ? snap->n : c->n_past;
+    const int32_t *tokens = snap ? snap->tokens : c->tokens;
+    const float *last = snap ? snap->logits
+                        : c->logits_rows > 0 ? c->logits + (c->logits_rows - 1) * (size_t)c->model->n_vocab : NULL;
     ag_state_seg *segs = malloc(MAX_SEGS * sizeof(*segs));
     if (!segs) return ag_fail(AG_ERR_NOMEM, "ag_context_save_file: out of memory");
     int ns = segs_of(c, segs);
@@ -267,15 +274,15 @@ ag_status ag_context_save_file(const ag_context *cc, const char *path, const voi
     memset(&hd, 0, sizeof(hd));
     memcpy(hd.magic, MAGIC, 8);
     hd.fingerprint = model_fingerprint(c->model);
-    hd.n_past = (uint32_t)c->n_past;
+    hd.n_past = (uint32_t)n_past;
     hd.type_k = (uint32_t)c->params.type_k;
     hd.type_v = (uint32_t)c->params.type_v;
     hd.n_vocab = (uint32_t)V;
     hd.n_segs = (uint32_t)ns;
-    hd.has_logits = c->logits_rows > 0;
+    hd.has_logits = last != NULL;
     hd.user_len = user_len;
-    uint64_t payload = (uint64_t)c->n_past * sizeof(int32_t);
-    for (int i = 0; i < ns; i++) payload += segs[i].per_pos ? (uint64_t)c->n_past * segs[i].row : segs[i].bytes;
+    uint64_t payload = (uint64_t)n_past * sizeof(int32_t);
+    for (int i = 0; i < ns; i++) payload += segs[i].per_pos ? (uint64_t)n_past * segs[i].row : segs[i].bytes;
     if (hd.has_logits) payload += V * sizeof(float);
     hd.payload = payload + user_len;
 
@@ -295,12 +302,19 @@ ag_status ag_context_save_file(const ag_context *cc, const char *path, const voi
     }
     fnv_init(&w.h);
     put(&w, &hd, sizeof(hd));
-    put(&w, c->tokens, (size_t)c->n_past * sizeof(int32_t));
+    put(&w, tokens, (size_t)n_past * sizeof(int32_t));
+    size_t off = 0; /* a snapshot's recurrent pieces, in segment order */
     for (int i = 0; i < ns; i++) {
-        if (!segs[i].per_pos) put(&w, segs[i].p, segs[i].bytes);
-        else put(&w, segs[i].p, (size_t)c->n_past * segs[i].row); /* rows are contiguous */
+        if (segs[i].per_pos) {
+            put(&w, segs[i].p, (size_t)n_past * segs[i].row); /* rows are contiguous */
+        } else if (snap) {
+            put(&w, snap->rec + off, segs[i].bytes);
+            off += segs[i].bytes;
+        } else {
+            put(&w, segs[i].p, segs[i].bytes);
+        }
     }
-    if (hd.has_logits) put(&w, c->logits + (c->logits_rows - 1) * V, V * sizeof(float));
+    if (last) put(&w, last, V * sizeof(float));
     put(&w, user, user_len);
     uint64_t sum = w.h.h;
     if (!w.err && fwrite(&sum, 1, sizeof(sum), w.f) != sizeof(sum)) w.err = true;

@@ -132,7 +132,7 @@ static void run_type(ag_model *m, ag_model *other, ag_cache_type kv)
     ag_context *c = ctx(m, kv, 128);
     free(cont(c, p1, N1, V));
     const char blob[] = "chat history";
-    CHECK(ag_context_save_file(c, path, blob, sizeof(blob)) == AG_OK, "save: %s", ag_last_error());
+    CHECK(ag_context_save_file(c, NULL, path, blob, sizeof(blob)) == AG_OK, "save: %s", ag_last_error());
     ag_context *d = ctx(m, kv, 64);
     void *ub = NULL;
     size_t ul = 0;

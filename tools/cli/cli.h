@@ -93,6 +93,16 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double mi
  * printed, naming the choices) if unknown. */
 bool cli_parse_cache_type(const char *cmd, const char *flag, const char *s, ag_cache_type *out);
 
+/* A size such as 3GiB, 512MiB, 2G, 1e9 into bytes; false (message printed). */
+bool cli_parse_bytes(const char *cmd, const char *flag, const char *s, uint64_t *out);
+
+/* The memory check before loading (cmd_plan.c): plans path with *pp (with
+ * fit: picks n_ctx and the KV types into pp->ctx, saying so on stderr unless
+ * quiet). Returns CLI_OK, or CLI_FAIL after printing why it does not fit,
+ * by how much and which flags would fit. */
+int cli_plan_check(const char *cmd, const char *path, ag_plan_params *pp, bool fit, bool quiet, ag_plan *out);
+void cli_plan_print(FILE *f, const char *path, const ag_plan *p);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer. On failure prints
  * "airgap: PATH: <reason>" and returns false. */
 bool cli_read_file(const char *path, char **data, size_t *len);
@@ -153,5 +163,6 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif

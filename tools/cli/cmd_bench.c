@@ -576,7 +576,7 @@ static int run_test(bench_run *b, bench_test *t)
 int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL;
-    int32_t n_prompt = 128, n_gen = 64, reps = 5, depth = 0, n_batch = 512, bw_mib = 1024;
+    int32_t n_prompt = 128, n_gen = 64, reps = 5, depth = 0, n_batch = 64, bw_mib = 1024;
     int32_t n_threads = physical_cores();
     bool json = false;
     const char *ctk = "f16", *ctv = "f16";

@@ -8,22 +8,19 @@
  * ag_detok (valid UTF-8 chunks, flushed per token); the stats line goes to
  * stderr so stdout stays the model's text only.
  *
- * Chat keeps ONE ag_context for the whole conversation and never re-processes
- * earlier turns: each new user turn feeds only its own tokens. A full
- * re-render of the conversation cannot be used to find the new suffix,
- * because the Qwen3.5 template re-renders earlier assistant turns without
- * their <think> block, so the rendered text stops matching what is already in
- * the context. Instead the new turn's text is appended:
- *     "<|im_end|>" (closes the previous answer: the end token the model
- *                   sampled is never decoded, so it is fed here, batched with
- *                   the turn; the same closes an answer cut by -n or Ctrl-C)
- *     "\n" + ag_chat_render([user msg], generation prompt)
- * and the first turn is ag_chat_render([system, user]). Rendering the user
- * turn through the library keeps the exact template bytes (including the
- * thinking on/off generation prompt) in one place. A generated token that was
- * sampled but not decoded (the answer stopped right after it) is fed first.
- * The recurrent DeltaNet state cannot be rewound, which is another reason
- * the design is append-only; /reset starts over. */
+ * Chat keeps ONE ag_context for the whole conversation and never re-reads
+ * earlier turns. Each turn re-renders the whole conversation through the
+ * library's template (so the model sees exactly what the Qwen3.5 template
+ * gives, including earlier answers re-rendered without their <think> block)
+ * and splits it after the answer's "<|im_start|>assistant\n": the part
+ * before is shared by every later render, the part after is the generation
+ * prompt. ag_context_resume finds the longest saved point that the new
+ * prefix extends -- a snapshot taken at the previous turn boundary -- so a
+ * turn costs the previous answer as re-rendered plus the new message, however
+ * long the conversation is. /regen resumes from the newest boundary. The
+ * recurrent DeltaNet state cannot be rewound, which is why the boundaries
+ * are snapshots. --session keeps the newest boundary and the messages in a
+ * file. */
 #include "cli.h"
 
 #include <errno.h>
@@ -35,13 +32,13 @@
 /* ---- flags shared by run and chat ------------------------------------------ */
 
 typedef struct gen_flags {
-    const char *model, *prompt, *file, *system;
-    int32_t n_predict, n_ctx, n_threads;
+    const char *model, *prompt, *file, *system, *ctk, *ctv, *budget, *session;
+    int32_t n_predict, n_ctx, n_threads, n_batch;
     ag_sampler_params sp;
-    bool seed_set, think, raw, verbose, offline;
+    bool seed_set, think, raw, verbose, offline, fit;
 } gen_flags;
 
-#define MAX_OPTS 32
+#define MAX_OPTS 40
 
 static size_t model_opt(gen_flags *g, cli_opt *o, size_t n)
 {
@@ -66,6 +63,24 @@ static size_t common_opts(gen_flags *g, cli_opt *o, size_t n, bool chat)
                         NULL };
     o[n++] = (cli_opt){ "-t", "--threads", CLI_INT, &g->n_threads, 0, 4096, "N",
                         "threads, 0 = physical cores", false, false, NULL };
+    o[n++] = (cli_opt){ "-b", "--batch-size", CLI_INT, &g->n_batch, 0, 1 << 20, "N",
+                        "max tokens per forward step, 0 = 64", false, false, NULL };
+    o[n++] = (cli_opt){ "-ctk", "--cache-type-k", CLI_STR, &g->ctk, 0, 0, "TYPE",
+                        "K cache type: f16, f32, q8_0, q4_0", false, false, NULL };
+    o[n++] = (cli_opt){ "-ctv", "--cache-type-v", CLI_STR, &g->ctv, 0, 0, "TYPE",
+                        "V cache type: f16, f32, q8_0, q4_0", false, false, NULL };
+    o[n++] = (cli_opt){ NULL, "--budget", CLI_STR, &g->budget, 0, 0, "SIZE",
+                        "memory budget, e.g. 3GiB; refuse to load what does not fit (default: "
+                        "memory available now minus a reserve)", false, true, NULL };
+    o[n++] = (cli_opt){ NULL, "--fit", CLI_BOOL, &g->fit, 0, 0, NULL,
+                        "pick the largest context (up to -c, else the training context) and the "
+                        "least lossy KV cache type that fit the budget", false, false, NULL };
+    o[n++] = (cli_opt){ NULL, "--session", CLI_STR, &g->session, 0, 0, "FILE",
+                        chat ? "resume the conversation saved in FILE (if it exists) and save it "
+                               "after every turn"
+                             : "reuse the state saved in FILE when the prompt extends it, and save "
+                               "the state after the prompt to FILE",
+                        false, true, NULL };
     o[n++] = (cli_opt){ NULL, "--system", CLI_STR, &g->system, 0, 0, "TEXT",
                         "system prompt", false, true, NULL };
     o[n++] = (cli_opt){ NULL, "--think", CLI_BOOL, &g->think, 0, 0, NULL,
@@ -100,17 +115,22 @@ static void flags_init(gen_flags *g, int32_t n_predict)
 {
     memset(g, 0, sizeof(*g));
     g->n_predict = n_predict;
+    g->ctk = g->ctv = "f16";
     g->sp = ag_sampler_default_params();
 }
 
 /* ---- a loaded model with everything needed to generate ----------------------- */
 
 typedef struct session {
+    ag_plan plan;
     ag_model *model;
     ag_context *ctx;
     ag_sampler *smp;
     ag_detok *detok;
     char *piece;            /* detokenizer output buffer */
+    char *capture;          /* the generated text, when capturing (chat) */
+    size_t cap_len, cap_cap;
+    bool capturing;
     size_t piece_cap;
     int32_t n_vocab;
     bool at_line_start;     /* nothing written yet, or the last byte was '\n' */
@@ -118,6 +138,7 @@ typedef struct session {
 
 static void session_free(session *s)
 {
+    free(s->capture);
     free(s->piece);
     ag_detok_free(s->detok);
     ag_sampler_free(s->smp);
@@ -126,21 +147,34 @@ static void session_free(session *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int session_open(session *s, gen_flags *g)
+static int session_open(session *s, gen_flags *g, const char *cmd, int n_snapshots)
 {
     memset(s, 0, sizeof(*s));
     s->at_line_start = true;
+    ag_plan_params pp = ag_plan_default_params();
+    pp.ctx.n_ctx = g->n_ctx;
+    pp.ctx.n_threads = g->n_threads;
+    pp.ctx.n_batch = g->n_batch;
+    pp.n_snapshots = n_snapshots;
+    if (!cli_parse_cache_type(cmd, "--cache-type-k", g->ctk, &pp.ctx.type_k) ||
+        !cli_parse_cache_type(cmd, "--cache-type-v", g->ctv, &pp.ctx.type_v))
+        return CLI_USAGE;
+    if (g->budget && !cli_parse_bytes(cmd, "--budget", g->budget, &pp.budget))
+        return CLI_USAGE;
+    if (g->budget && pp.budget == 0)
+        return cli_usage_error(cmd, "--budget: must be more than 0");
     char path[4096];
     int prc = cli_model_path(g->model, true, g->offline, path, sizeof(path));
     if (prc != CLI_OK)
+        return prc;
+    /* the plan first: refuse before anything is allocated */
+    if ((prc = cli_plan_check(cmd, path, &pp, g->fit, false, &s->plan)) != CLI_OK)
         return prc;
     ag_model_params mp = ag_model_default_params();
     ag_status st = ag_model_load(path, &mp, &s->model);
     if (st != AG_OK)
         return cli_fail(st);
-    ag_context_params cp = ag_context_default_params();
-    cp.n_ctx = g->n_ctx;
-    cp.n_threads = g->n_threads;
+    ag_context_params cp = pp.ctx;
     if ((st = ag_context_create(s->model, &cp, &s->ctx)) != AG_OK)
         goto fail;
     ag_context_set_abort(s->ctx, cli_should_abort, NULL);
@@ -170,6 +204,21 @@ static void put_text(session *s, const char *p, size_t n)
 {
     if (n == 0)
         return;
+    if (s->capturing) {
+        if (s->cap_len + n + 1 > s->cap_cap) {
+            size_t cap = (s->cap_len + n + 1) * 2;
+            char *c = realloc(s->capture, cap);
+            if (c) {
+                s->capture = c;
+                s->cap_cap = cap;
+            }
+        }
+        if (s->cap_len + n + 1 <= s->cap_cap) {
+            memcpy(s->capture + s->cap_len, p, n);
+            s->cap_len += n;
+            s->capture[s->cap_len] = 0;
+        }
+    }
     fwrite(p, 1, n, stdout);
     fflush(stdout);
     s->at_line_start = p[n - 1] == '\n';
@@ -225,28 +274,34 @@ typedef struct gen_stats {
     double ttft;            /* seconds from t_start to the first token */
 } gen_stats;
 
-static void print_stats(const gen_stats *st)
+static void print_stats(const session *s, const gen_stats *st)
 {
     double pps = st->t_prompt > 0 ? (double)st->n_prompt / st->t_prompt : 0.0;
     double dt = st->t_last - st->t_first;
     double gps = st->n_sampled > 1 && dt > 0 ? (double)(st->n_sampled - 1) / dt : 0.0;
-    fprintf(stderr, "[prompt %zu tok, %.1f tok/s | gen %zu tok, %.1f tok/s | ttft %.0f ms]\n",
-            st->n_prompt, pps, st->n_gen, gps, st->ttft * 1000.0);
+    fprintf(stderr, "[prompt %zu tok, %.1f tok/s | gen %zu tok, %.1f tok/s | ttft %.0f ms | peak RSS "
+                    "%.1f MiB, plan %.1f MiB]\n",
+            st->n_prompt, pps, st->n_gen, gps, st->ttft * 1000.0,
+            (double)ag_mem_peak_rss() / (1024.0 * 1024.0), (double)s->plan.total / (1024.0 * 1024.0));
 }
 
-/* Feeds n_feed new tokens (n_feed >= 1), then generates up to n_predict
+/* Feeds n_feed new tokens (0: the context already holds the prompt and its
+ * logits), calls hook (if any), then generates up to n_predict
  * tokens (-1: no limit), streaming their text to stdout. t_start is when the
  * request began (for time to first token). *pending receives a sampled token
  * that was printed but not decoded (the loop stopped right after sampling it),
  * or -1; a conversation that continues must feed it first. */
+typedef void (*after_prompt_fn)(session *s, void *user);
+
 static gen_stop generate(session *s, const int32_t *feed, size_t n_feed, int32_t n_predict,
-                         double t_start, gen_stats *st, int32_t *pending)
+                         double t_start, gen_stats *st, int32_t *pending, after_prompt_fn hook,
+                         void *hook_user)
 {
     memset(st, 0, sizeof(*st));
     *pending = -1;
     int32_t past0 = ag_context_n_past(s->ctx);
     double t0 = cli_now();
-    ag_status rc = ag_decode(s->ctx, feed, n_feed, false);
+    ag_status rc = n_feed ? ag_decode(s->ctx, feed, n_feed, false) : AG_OK;
     st->t_prompt = cli_now() - t0;
     st->n_prompt = (size_t)(ag_context_n_past(s->ctx) - past0);
     for (size_t i = 0; i < st->n_prompt && i < n_feed; i++)
@@ -259,6 +314,8 @@ static gen_stop generate(session *s, const int32_t *feed, size_t n_feed, int32_t
         cli_fail(rc);
         return GEN_ERROR;
     }
+    if (hook)
+        hook(s, hook_user);
 
     gen_stop stop = GEN_ERROR;
     size_t n_out = 0;
@@ -367,6 +424,15 @@ static const char *stop_note(gen_stop stop)
 
 /* ---- airgap run ------------------------------------------------------------ */
 
+/* --session: the state right after the prompt, so the same prompt (or one
+ * that extends it) costs nothing next time */
+static void save_after_prompt(session *s, void *path)
+{
+    ag_status st = ag_context_save_file(s->ctx, NULL, path, NULL, 0);
+    if (st != AG_OK)
+        fprintf(stderr, "airgap: warning: session not saved: %s\n", ag_last_error());
+}
+
 int cmd_run(int argc, char **argv)
 {
     gen_flags g;
@@ -418,7 +484,7 @@ int cmd_run(int argc, char **argv)
         }
     }
     cli_sigint_install();
-    if ((rc = session_open(&s, &g)) != CLI_OK)
+    if ((rc = session_open(&s, &g, "run", 0)) != CLI_OK)
         goto out_text;
     rc = CLI_FAIL;
     t_start = cli_now();
@@ -438,11 +504,26 @@ int cmd_run(int argc, char **argv)
         cli_fail_msg("the prompt is empty (0 tokens)");
         goto out;
     }
+    size_t reused = 0;
+    if (g.session && access(g.session, F_OK) == 0) {
+        /* a damaged or foreign file is refused, never silently replaced */
+        if ((st = ag_context_load_file(s.ctx, g.session, NULL, NULL)) != AG_OK) {
+            cli_fail(st);
+            goto out;
+        }
+        if ((st = ag_context_resume(s.ctx, NULL, 0, toks, n_toks, &reused)) != AG_OK) {
+            cli_fail(st);
+            goto out;
+        }
+        fprintf(stderr, "airgap run: session %s: %zu of the prompt's %zu tokens reused\n", g.session,
+                reused, n_toks);
+    }
     if (g.verbose)
-        print_feed(&s, toks, n_toks);
+        print_feed(&s, toks + reused, n_toks - reused);
     gen_stats gs;
     int32_t pending;
-    gen_stop stop = generate(&s, toks, n_toks, g.n_predict, t_start, &gs, &pending);
+    gen_stop stop = generate(&s, toks + reused, n_toks - reused, g.n_predict, t_start, &gs,
+                             &pending, g.session ? save_after_prompt : NULL, (void *)g.session);
     end_line(&s);
     if (stop == GEN_ERROR)
         goto out;
@@ -454,7 +535,7 @@ int cmd_run(int argc, char **argv)
     if (stop == GEN_CTX_FULL)
         fprintf(stderr, "airgap: context full (%d tokens): stopped; raise -c for longer "
                         "answers\n", (int)ag_context_n_ctx(s.ctx));
-    print_stats(&gs);
+    print_stats(&s, &gs);
     rc = stop == GEN_INTERRUPTED ? CLI_INTERRUPTED : CLI_OK;
 out:
     free(toks);
@@ -467,62 +548,228 @@ out_text:
 
 /* ---- airgap chat ----------------------------------------------------------- */
 
-typedef struct chat_state {
-    bool need_close;    /* the context ends inside an assistant turn: feed <|im_end|> first */
-    int32_t pending;    /* a printed token not yet decoded, or -1 */
-    size_t turns;
-} chat_state;
+typedef struct chat_msg {
+    char *role, *content;
+} chat_msg;
 
-/* Builds the new tokens of a user turn (see the design comment at the top). */
-static ag_status turn_tokens(session *s, const chat_state *cs, const gen_flags *g,
-                             const char *user, int32_t **feed, size_t *n_feed)
+typedef struct chat {
+    chat_msg *msgs;
+    size_t n, cap;
+    ag_snapshot *snaps[2];  /* the last two turn boundaries, newest last */
+    const char *session;    /* --session FILE or NULL */
+} chat;
+
+static bool chat_push(chat *ch, const char *role, const char *content)
 {
-    char *text = NULL, *joined = NULL;
-    size_t len = 0;
-    int32_t *toks = NULL;
+    if (ch->n == ch->cap) {
+        size_t cap = ch->cap ? ch->cap * 2 : 16;
+        chat_msg *m = realloc(ch->msgs, cap * sizeof(*m));
+        if (!m)
+            return false;
+        ch->msgs = m;
+        ch->cap = cap;
+    }
+    char *r = strdup(role), *c = strdup(content ? content : "");
+    if (!r || !c) {
+        free(r);
+        free(c);
+        return false;
+    }
+    ch->msgs[ch->n++] = (chat_msg){ r, c };
+    return true;
+}
+
+static void chat_pop(chat *ch)
+{
+    if (!ch->n)
+        return;
+    ch->n--;
+    free(ch->msgs[ch->n].role);
+    free(ch->msgs[ch->n].content);
+}
+
+static void chat_clear(chat *ch, bool keep_system)
+{
+    while (ch->n > (keep_system && ch->n && strcmp(ch->msgs[0].role, "system") == 0 ? 1u : 0u))
+        chat_pop(ch);
+    for (int i = 0; i < 2; i++) {
+        ag_snapshot_free(ch->snaps[i]);
+        ch->snaps[i] = NULL;
+    }
+}
+
+/* The session file's user blob: role NUL content NUL, per message. */
+static char *chat_blob(const chat *ch, size_t *len)
+{
     size_t n = 0;
-    bool first = ag_context_n_past(s->ctx) == 0;
-    ag_status st = render_turn(first ? g->system : NULL, user, g->think, &text, &len);
-    if (st != AG_OK)
-        return st;
-    if (!first) {
-        const char *prefix = cs->need_close ? "<|im_end|>\n" : "\n";
-        size_t pl = strlen(prefix);
-        joined = malloc(pl + len + 1);
-        if (!joined) {
-            free(text);
-            return AG_ERR_NOMEM;
-        }
-        memcpy(joined, prefix, pl);
-        memcpy(joined + pl, text, len + 1);
-        free(text);
-        text = joined;
-        len += pl;
+    for (size_t i = 0; i < ch->n; i++)
+        n += strlen(ch->msgs[i].role) + strlen(ch->msgs[i].content) + 2;
+    char *b = malloc(n ? n : 1), *p = b;
+    if (!b)
+        return NULL;
+    for (size_t i = 0; i < ch->n; i++) {
+        size_t a = strlen(ch->msgs[i].role) + 1, c = strlen(ch->msgs[i].content) + 1;
+        memcpy(p, ch->msgs[i].role, a);
+        memcpy(p + a, ch->msgs[i].content, c);
+        p += a + c;
     }
-    st = cli_tokenize(s->model, text, len, true, &toks, &n);
-    free(text);
+    *len = n;
+    return b;
+}
+
+static bool chat_unblob(chat *ch, const char *b, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        const char *role = b + i, *z = memchr(role, 0, len - i);
+        if (!z || (size_t)(z + 1 - b) >= len)
+            return false;
+        const char *content = z + 1, *z2 = memchr(content, 0, len - (size_t)(content - b));
+        if (!z2)
+            return false;
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
+            return false;
+        if (!chat_push(ch, role, content))
+            return false;
+        i = (size_t)(z2 + 1 - b);
+    }
+    return true;
+}
+
+static void chat_save(session *s, chat *ch)
+{
+    if (!ch->session || !ch->snaps[1])
+        return;
+    size_t len = 0;
+    char *blob = chat_blob(ch, &len);
+    ag_status st = blob ? ag_context_save_file(s->ctx, ch->snaps[1], ch->session, blob, len) : AG_ERR_NOMEM;
     if (st != AG_OK)
-        return st;
-    size_t extra = cs->pending >= 0 ? 1 : 0;
-    int32_t *out = malloc((n + extra) * sizeof(*out) + sizeof(*out));
-    if (!out) {
-        free(toks);
+        fprintf(stderr, "airgap: warning: session not saved: %s\n",
+                blob ? ag_last_error() : "out of memory");
+    free(blob);
+}
+
+/* The conversation rendered with the generation prompt, split where the
+ * answer's own opening ends: prefix = everything up to and including the
+ * last "<|im_start|>assistant\n", gen = the rest ("<think>\n\n</think>\n\n"
+ * or "<think>\n"). The prefix is what the next turn's render shares. */
+static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **pre, size_t *n_pre,
+                             int32_t **gen, size_t *n_gen)
+{
+    ag_chat_message *m = calloc(ch->n ? ch->n : 1, sizeof(*m));
+    if (!m)
         return AG_ERR_NOMEM;
+    for (size_t i = 0; i < ch->n; i++) {
+        m[i].role = ch->msgs[i].role;
+        m[i].content = ch->msgs[i].content;
     }
-    if (extra)
-        out[0] = cs->pending;
-    if (n)
-        memcpy(out + extra, toks, n * sizeof(*toks));
-    free(toks);
-    *feed = out;
-    *n_feed = n + extra;
-    return AG_OK;
+    ag_chat_options opt = ag_chat_default_options();
+    opt.add_generation_prompt = true;
+    opt.enable_thinking = think;
+    char *text = NULL;
+    size_t len = 0;
+    ag_status st = cli_chat_render(m, ch->n, &opt, &text, &len);
+    free(m);
+    if (st != AG_OK)
+        return st;
+    static const char open[] = "<|im_start|>assistant\n";
+    size_t split = len;
+    for (const char *p = text; (p = strstr(p, open)) != NULL; p++)
+        split = (size_t)(p - text) + sizeof(open) - 1;
+    st = cli_tokenize(s->model, text, split, true, pre, n_pre);
+    if (st == AG_OK)
+        st = cli_tokenize(s->model, text + split, len - split, true, gen, n_gen);
+    if (st != AG_OK) {
+        free(*pre);
+        *pre = NULL;
+    }
+    free(text);
+    return st;
+}
+
+typedef enum { TURN_OK, TURN_SKIP, TURN_FAIL, TURN_INTERRUPTED } turn_rc;
+
+/* One answer to the conversation as it stands (its last message is the
+ * user's). Resumes from the longest saved point (the context itself, or a
+ * turn-boundary snapshot), feeds the rest of the prefix, snapshots the new
+ * boundary, then feeds the generation prompt and generates. */
+static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_start)
+{
+    int32_t *pre = NULL, *gen = NULL;
+    size_t n_pre = 0, n_gen = 0, reused = 0;
+    ag_status st = chat_tokens(s, ch, g->think, &pre, &n_pre, &gen, &n_gen);
+    if (st == AG_OK)
+        st = ag_context_resume(s->ctx, ch->snaps, 2, pre, n_pre, &reused);
+    if (st != AG_OK) {
+        cli_fail(st);
+        free(pre);
+        free(gen);
+        return TURN_FAIL;
+    }
+    if (g->verbose) {
+        print_feed(s, pre + reused, n_pre - reused);
+        print_feed(s, gen, n_gen);
+    }
+    double t0 = cli_now();
+    st = ag_decode(s->ctx, pre + reused, n_pre - reused, false);
+    double t_pre = cli_now() - t0;
+    for (size_t i = reused; i < n_pre; i++)
+        ag_sampler_accept(s->smp, pre[i]);
+    free(pre);
+    if (st == AG_ERR_CONTEXT_FULL || (st == AG_OK && (size_t)ag_context_n_past(s->ctx) + n_gen >=
+                                                         (size_t)ag_context_n_ctx(s->ctx))) {
+        fprintf(stderr, "airgap: context full: the conversation needs %zu tokens, the context "
+                        "holds %d; /reset to start a new one (or raise -c)\n",
+                n_pre + n_gen, (int)ag_context_n_ctx(s->ctx));
+        free(gen);
+        return TURN_SKIP;
+    }
+    if (st != AG_OK) {
+        free(gen);
+        if (st == AG_ERR_ABORTED)
+            return TURN_INTERRUPTED;
+        cli_fail(st);
+        return TURN_FAIL;
+    }
+    ag_snapshot *snap = NULL;
+    if (ag_snapshot_take(s->ctx, &snap) == AG_OK) {
+        ag_snapshot_free(ch->snaps[0]);
+        ch->snaps[0] = ch->snaps[1];
+        ch->snaps[1] = snap;
+    }
+    s->capturing = true;
+    s->cap_len = 0;
+    if (s->capture)
+        s->capture[0] = 0;
+    gen_stats gs;
+    int32_t pending;
+    gen_stop stop = generate(s, gen, n_gen, g->n_predict, t_start, &gs, &pending, NULL, NULL);
+    s->capturing = false;
+    free(gen);
+    end_line(s);
+    if (stop == GEN_ERROR)
+        return TURN_FAIL;
+    gs.n_prompt += n_pre - reused;
+    gs.t_prompt += t_pre;
+    if (!chat_push(ch, "assistant", s->capture ? s->capture : "")) {
+        cli_fail_msg("out of memory");
+        return TURN_FAIL;
+    }
+    chat_save(s, ch);
+    if (stop == GEN_CTX_FULL)
+        fprintf(stderr, "airgap: context full (%d tokens): answer cut; /reset to start a "
+                        "new conversation (or raise -c)\n", (int)ag_context_n_ctx(s->ctx));
+    else if (stop_note(stop))
+        fprintf(stderr, "(%s)\n", stop_note(stop));
+    print_stats(s, &gs);
+    return TURN_OK;
 }
 
 static void chat_help(void)
 {
-    fprintf(stderr, "commands: /reset clears the conversation (keeps --system), /exit or /quit "
-                    "ends (so does EOF);\nCtrl-C stops an answer, Ctrl-C at the prompt exits.\n");
+    fprintf(stderr, "commands: /regen answers the last message again, /reset clears the "
+                    "conversation (keeps --system), /exit or /quit ends (so does EOF);\n"
+                    "Ctrl-C stops an answer, Ctrl-C at the prompt exits.\n");
 }
 
 static bool is_cmd(const char *line, const char *cmd)
@@ -545,11 +792,14 @@ int cmd_chat(int argc, char **argv)
     cli_spec spec = {
         "chat", "[-m FILE|NAME] [options]",
         "Interactive chat: reads one user message per line from stdin and streams the\n"
-        "answers to stdout (a stats line per answer on stderr). The whole conversation\n"
-        "stays in one context: each turn processes only its own new tokens.\n"
-        "Commands: /reset (clear the conversation, keep --system), /exit, /quit, EOF.\n"
+        "answers to stdout (a stats line per answer on stderr). Earlier turns are never\n"
+        "re-read: each turn resumes from the snapshot kept at the previous turn's\n"
+        "boundary and processes only what is new (the previous answer as the template\n"
+        "re-renders it, and the new message).\n"
+        "Commands: /regen, /reset (clear the conversation, keep --system), /exit, /quit, EOF.\n"
         "Ctrl-C stops the current answer; Ctrl-C at the prompt (or twice) exits.",
         "  airgap chat -m Qwen3.5-0.8B-Q4_K_M.gguf --system \"You are terse.\"\n"
+        "  airgap chat --session notes.chat        (resume where you left off)\n"
         "  printf 'hi\\nwhat did I just say?\\n' | airgap chat -m model.gguf --temp 0",
         opts, n, NULL, 0
     };
@@ -559,9 +809,39 @@ int cmd_chat(int argc, char **argv)
 
     session s;
     cli_sigint_install();
-    int orc = session_open(&s, &g);
+    int orc = session_open(&s, &g, "chat", 2);
     if (orc != CLI_OK)
         return orc;
+    chat ch;
+    memset(&ch, 0, sizeof(ch));
+    ch.session = g.session;
+    int rc = CLI_OK;
+    if (g.session && access(g.session, F_OK) == 0) {
+        void *blob = NULL;
+        size_t blen = 0;
+        ag_status st = ag_context_load_file(s.ctx, g.session, &blob, &blen);
+        if (st == AG_OK && !chat_unblob(&ch, blob, blen)) {
+            cli_fail_msg("%s: the session's conversation is malformed", g.session);
+            st = AG_ERR_FORMAT;
+        } else if (st != AG_OK) {
+            cli_fail(st);
+        }
+        free(blob);
+        if (st != AG_OK) {
+            chat_clear(&ch, false);
+            free(ch.msgs);
+            session_free(&s);
+            return CLI_FAIL;
+        }
+        /* the loaded state is the last turn boundary */
+        if (ag_snapshot_take(s.ctx, &ch.snaps[1]) != AG_OK)
+            ch.snaps[1] = NULL;
+        fprintf(stderr, "airgap chat: resumed %zu messages (%d tokens) from %s\n", ch.n,
+                (int)ag_context_n_past(s.ctx), g.session);
+    } else if (g.system && !chat_push(&ch, "system", g.system)) {
+        session_free(&s);
+        return cli_fail_msg("out of memory");
+    }
     bool tty = isatty(STDIN_FILENO) != 0;
     if (tty) {
         const char *d = ag_model_desc(s.model);
@@ -569,10 +849,8 @@ int cmd_chat(int argc, char **argv)
                 (int)ag_context_n_ctx(s.ctx));
         chat_help();
     }
-    chat_state cs = { false, -1, 0 };
     char *line = NULL;
     size_t line_cap = 0;
-    int rc = CLI_OK;
     for (;;) {
         if (tty) {
             fputs("> ", stderr);
@@ -605,52 +883,38 @@ int cmd_chat(int argc, char **argv)
             continue;
         }
         if (is_cmd(line, "/reset")) {
+            chat_clear(&ch, true);
             ag_context_reset(s.ctx);
             ag_sampler_reset(s.smp);
-            cs = (chat_state){ false, -1, 0 };
             fprintf(stderr, "(conversation cleared)\n");
             continue;
         }
         double t_start = cli_now();
-        int32_t *feed = NULL;
-        size_t n_feed = 0;
-        ag_status st = turn_tokens(&s, &cs, &g, line, &feed, &n_feed);
-        if (st != AG_OK) {
-            rc = cli_fail(st);
+        if (is_cmd(line, "/regen")) {
+            if (!ch.n || strcmp(ch.msgs[ch.n - 1].role, "assistant") != 0) {
+                fprintf(stderr, "(nothing to regenerate)\n");
+                continue;
+            }
+            chat_pop(&ch);
+        } else if (!chat_push(&ch, "user", line)) {
+            rc = cli_fail_msg("out of memory");
             break;
         }
-        if (g.verbose)
-            print_feed(&s, feed, n_feed);
-        gen_stats gs;
-        int32_t pending;
-        gen_stop stop = generate(&s, feed, n_feed, g.n_predict, t_start, &gs, &pending);
-        free(feed);
-        end_line(&s);
-        if (stop == GEN_ERROR) {
+        turn_rc tr = chat_turn(&s, &ch, &g, t_start);
+        if (tr == TURN_FAIL) {
             rc = CLI_FAIL;
             break;
         }
-        if (stop == GEN_PROMPT_FULL) {
-            fprintf(stderr, "airgap: context full: this message needs %zu tokens, %d of %d are "
-                            "used; /reset to start a new conversation (or raise -c)\n",
-                    n_feed, (int)ag_context_n_past(s.ctx), (int)ag_context_n_ctx(s.ctx));
-            continue;
+        if (tr == TURN_SKIP || tr == TURN_INTERRUPTED) {
+            chat_pop(&ch); /* the message did not get an answer */
+            if (tr == TURN_INTERRUPTED)
+                fprintf(stderr, "(interrupted)\n");
         }
-        if (gs.n_prompt > 0) {
-            /* the new turn (at least partly) entered the context */
-            cs.need_close = true;
-            cs.pending = pending;
-            cs.turns++;
-        }
-        if (stop == GEN_CTX_FULL)
-            fprintf(stderr, "airgap: context full (%d tokens): answer cut; /reset to start a "
-                            "new conversation (or raise -c)\n", (int)ag_context_n_ctx(s.ctx));
-        else if (stop_note(stop))
-            fprintf(stderr, "(%s)\n", stop_note(stop));
-        print_stats(&gs);
         cli_interrupt_clear();
     }
     free(line);
+    chat_clear(&ch, false);
+    free(ch.msgs);
     session_free(&s);
     return rc;
 }

@@ -619,6 +619,7 @@ static const command commands[] = {
     { "synth", cmd_synth, "write a random-weight Qwen3.5 GGUF model (for testing)" },
     { "quantize", cmd_quantize, "rewrite a GGUF model with quantized weights (Q4_K_M, Q8_0, ...)" },
     { "bench", cmd_bench, "measure prefill and decode speed (llama-bench style table or JSON)" },
+    { "plan", cmd_plan, "predict a model's peak memory for a context, and whether it fits" },
     { "pull", cmd_pull, "download a model into the local cache (REPO[:QUANT] or a short name)" },
     { "list", cmd_list, "list cached models" },
     { "rm", cmd_rm, "remove a cached model" },

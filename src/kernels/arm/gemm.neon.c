@@ -6,7 +6,11 @@
 #if defined(__aarch64__)
 #include "kernels/arm/arm_common.h"
 
-void ag_kernels_setup_neon(ag_kernel_level *lv) { arm_fill_level(lv); }
+void ag_kernels_setup_neon(ag_kernel_level *lv)
+{
+    arm_fill_level(lv);
+    ag_kernels_setup_attn_neon(lv);
+}
 #else
 typedef int ag_kernels_neon_unused; /* this file is built for arm64 only */
 #endif

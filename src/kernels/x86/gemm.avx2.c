@@ -351,11 +351,11 @@ static void quant_q8_Km(const float *x, void *dst, int64_t n) { x86_quant_q8_Kx(
 
 void ag_kernels_setup_avx2(ag_kernel_level *lv)
 {
-    const ag_kernel f32 = {NULL, 1, 4, NULL, AG_ACT_F32};
-    const ag_kernel q80 = {quant_q8_0s, 32, 36, NULL, AG_ACT_Q8_0S};
-    const ag_kernel q8ks = {quant_q8_Ks, 256, 292, NULL, AG_ACT_Q8_KS};
-    const ag_kernel q8km = {quant_q8_Km, 256, 292, NULL, AG_ACT_Q8_KM};
-#define SET(id, base, fn) lv->k[id] = base, lv->k[id].gemm = fn
+    const ag_kernel f32 = {NULL, 1, 4, NULL, AG_ACT_F32, NULL};
+    const ag_kernel q80 = {quant_q8_0s, 32, 36, NULL, AG_ACT_Q8_0S, NULL};
+    const ag_kernel q8ks = {quant_q8_Ks, 256, 292, NULL, AG_ACT_Q8_KS, NULL};
+    const ag_kernel q8km = {quant_q8_Km, 256, 292, NULL, AG_ACT_Q8_KM, NULL};
+#define SET(id, base, fn) lv->k[id] = (ag_kernel){base.quant, base.act_block, base.act_bytes, fn, base.act_fmt, lv->k[id].to_f32}
     SET(AG_TYPE_F32, f32, gemm_f32);
     SET(AG_TYPE_F16, f32, gemm_f16);
     SET(AG_TYPE_BF16, f32, gemm_bf16);
@@ -376,4 +376,5 @@ void ag_kernels_setup_avx2(ag_kernel_level *lv)
 #undef SET
     lv->dot_f32 = dot_f32_avx2;
     lv->axpby_f32 = axpby_f32_avx2;
+    ag_kernels_setup_attn_avx2(lv);
 }

@@ -436,4 +436,5 @@ void ag_kernels_setup_avx512(ag_kernel_level *lv)
     lv->k[AG_TYPE_IQ4_XS].gemm = gemm_iq4_xs;
     lv->dot_f32 = dot_f32_avx512;
     lv->axpby_f32 = axpby_f32_avx512;
+    ag_kernels_setup_attn_avx512(lv);
 }

@@ -1,0 +1,192 @@
+/* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
+ * (exp_sum, pv_f32, to_f32; kernels.h). The same algorithms as attn.avx2.c
+ * (see there for the exp approximation and why), 16 lanes wide, with
+ * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
+ * stores on AMD):
+ *
+ *  - exp_sum: the avx2 level's expf (same constants, same bits per lane).
+ *  - pv_f32: register tiles of 4 rows x 64 columns (16 zmm accumulators,
+ *    four v loads and one broadcast per row and key; 21 of 32 registers).
+ *    Columns outer, so a 64-column strip of v (nk x 64 values, 16 KB at
+ *    nk = 64) stays in L1 while the row blocks pass over it. A tail strip
+ *    of 1..63 columns is one tile of 1..4 vectors, the last masked. 4 rows
+ *    keep nr = 4 (decode with a GQA group of 4) a single tile that streams
+ *    v once, and reach the FMA peak in test_attn_ops --bench.
+ *  - to_f32: F16 via vcvtph2ps on zmm, BF16 by shifts, Q8_0 / Q4_0 by
+ *    widening to int32, converting and one multiply by the block scale:
+ *    bit-identical to the reference to_float (F16 signalling NaNs come out
+ *    quiet, as at the avx2 level). */
+#include "kernels/x86/x86_common.h"
+
+/* ---- exp_sum ---- */
+
+/* e^d for d <= 0: d < -87.3 (and -inf) gives 0, NaN stays NaN. */
+AG_INLINE __m512 exp512(__m512 d)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f); /* 1.5 * 2^23 */
+    const __m512 lo = _mm512_set1_ps(-87.3f);
+    const __mmask16 zero = _mm512_cmp_ps_mask(d, lo, _CMP_LT_OQ);
+    d = _mm512_max_ps(lo, d); /* k stays in [-126, 0]; a NaN d passes (max returns its 2nd operand) */
+    const __m512 t = _mm512_fmadd_ps(d, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 k = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), d);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    /* 2^k: k + 127 sits in the low bits of t's mantissa */
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps((__mmask16)~zero, p, _mm512_castsi512_ps(e));
+}
+
+AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
+
+static float exp_sum_avx512(float *x, float m, int64_t n)
+{
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    /* four independent chains: one exp is a ~20-deep dependency chain, and
+     * a 64-key tile is then a single iteration */
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 4; j++) {
+            const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), vm));
+            _mm512_storeu_ps(x + i + 16 * j, e);
+            s[j] = _mm512_add_ps(s[j], e);
+        }
+    for (int j = 0; i < n; i += 16, j++) {
+        const __mmask16 k = mask16(n - i);
+        /* masked-off lanes are computed from x = m (e^0) and dropped */
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_mask_loadu_ps(vm, k, x + i), vm)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s[j] = _mm512_add_ps(s[j], e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+}
+
+/* ---- pv_f32 ---- */
+
+/* y rows r < R, columns [0, 16 * CV) += p rows x v[0..nk), the last vector
+ * only in the lanes of mask. R and CV are constants after inlining. */
+AG_INLINE void pv_tile(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nk,
+                       const int R, const int CV, __mmask16 mask)
+{
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++)
+            acc[r][c] = _mm512_maskz_loadu_ps(c == CV - 1 ? mask : 0xffff, y + r * ldy + 16 * c);
+    for (int64_t k = 0; k < nk; k++) {
+        const float *vk = v + (size_t)k * ldv;
+        __m512 vv[4];
+        for (int c = 0; c < CV; c++) vv[c] = _mm512_maskz_loadu_ps(c == CV - 1 ? mask : 0xffff, vk + 16 * c);
+        for (int r = 0; r < R; r++) {
+            const __m512 b = _mm512_set1_ps(p[r * ldp + (size_t)k]);
+            for (int c = 0; c < CV; c++) acc[r][c] = _mm512_fmadd_ps(b, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, c == CV - 1 ? mask : 0xffff, acc[r][c]);
+}
+
+/* all rows for one column strip of CV vectors */
+AG_INLINE void pv_strip(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nr,
+                        int64_t nk, const int CV, __mmask16 mask)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4)
+        pv_tile(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, v, ldv, nk, 4, CV, mask);
+    float *yr = y + (size_t)r * ldy;
+    const float *pr = p + (size_t)r * ldp;
+    switch (nr - r) {
+    case 3: pv_tile(yr, ldy, pr, ldp, v, ldv, nk, 3, CV, mask); break;
+    case 2: pv_tile(yr, ldy, pr, ldp, v, ldv, nk, 2, CV, mask); break;
+    case 1: pv_tile(yr, ldy, pr, ldp, v, ldv, nk, 1, CV, mask); break;
+    default: break;
+    }
+}
+
+static void pv_f32_avx512(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv,
+                          int64_t nr, int64_t nk, int64_t n)
+{
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64) pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 4, 0xffff);
+    const int64_t left = n - e; /* 0..63 */
+    const __mmask16 mask = mask16(left - 16 * ((left - 1) / 16));
+    switch ((left + 15) / 16) {
+    case 4: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 4, mask); break;
+    case 3: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 3, mask); break;
+    case 2: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 2, mask); break;
+    case 1: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 1, mask); break;
+    default: break;
+    }
+}
+
+/* ---- to_f32 ---- */
+
+static void to_f32_f16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *s = src; /* any alignment: only unaligned (masked) loads touch it */
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 2 * i))));
+        _mm512_storeu_ps(dst + i + 16, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 2 * i + 32))));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = mask16(n - i);
+        _mm512_mask_storeu_ps(dst + i, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, s + 2 * i)));
+    }
+}
+
+AG_INLINE __m512 bf16x16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+
+static void to_f32_bf16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *s = src;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm512_storeu_ps(dst + i, bf16x16(_mm256_loadu_si256((const __m256i *)(s + 2 * i))));
+        _mm512_storeu_ps(dst + i + 16, bf16x16(_mm256_loadu_si256((const __m256i *)(s + 2 * i + 32))));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = mask16(n - i);
+        _mm512_mask_storeu_ps(dst + i, k, bf16x16(_mm256_maskz_loadu_epi16(k, s + 2 * i)));
+    }
+}
+
+static void to_f32_q8_0(const void *src, float *dst, int64_t n)
+{
+    const blk_q8_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, dst += 32) {
+        const __m512 d = _mm512_set1_ps(x86_f16(b[i].d));
+        _mm512_storeu_ps(dst, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load128(b[i].qs)))));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load128(b[i].qs + 16)))));
+    }
+}
+
+static void to_f32_q4_0(const void *src, float *dst, int64_t n)
+{
+    const blk_q4_0 *b = src;
+    const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    for (int64_t i = 0; i < n / 32; i++, dst += 32) {
+        const __m512 d = _mm512_set1_ps(x86_f16(b[i].d));
+        const __m128i x = load128(b[i].qs);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(x, m4), eight);                    /* values 0..15 */
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(x, 4), m4), eight); /* values 16..31 */
+        _mm512_storeu_ps(dst, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))));
+    }
+}
+
+void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
+{
+    lv->exp_sum = exp_sum_avx512;
+    lv->pv_f32 = pv_f32_avx512;
+    lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
+    lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
+    lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;
+    lv->k[AG_TYPE_Q4_0].to_f32 = to_f32_q4_0;
+}

@@ -1,0 +1,365 @@
+/* test_attn_ops.c: the attention's kernel-table entries (exp_sum, pv_f32,
+ * k[type].to_f32; kernels.h) at every level this CPU has, against the ref
+ * level and exact math.
+ *
+ *  - exp_sum: n in {1, 3, 15, 16, 17, 31, 33, 64, 100, 257} (every tail of
+ *    every vector width), x - m in [-100, 0] with -inf entries (must give
+ *    exactly 0) and x == m (exactly 1), for small, large and negative m;
+ *    plus a dense sweep of x - m over [-90, 0]. Each value within 4e-7
+ *    relative + 1e-37 absolute of the ref level's expf (about 3 ulp; below
+ *    e^-87.3 ~ 1.2e-38 a level may flush to 0), the returned sum within
+ *    1e-6 relative of the double sum of the ref values.
+ *  Output buffers are followed by sentinels that must stay untouched: a
+ *  masked vector store past the end is invisible to ASan.
+ *  - pv_f32: nr in {1,2,3,4,5,7,8,13} x nk in {1,2,7,16,33,64} x n in
+ *    {1,15,16,17,32,100,256}, row strides larger than the rows (ldy > n,
+ *    ldp > nk, ldv > n; odd, so rows are not vector-aligned), y pre-filled
+ *    (the kernel accumulates): within 1e-5 of the double-precision result,
+ *    relative to |y0| + sum |p v|; the gaps between y rows must be left
+ *    untouched and the buffers end exactly at the last element.
+ *  - to_f32 for F16 / BF16 / Q8_0 / Q4_0: rows of n in {32, 64, 256, 288}
+ *    (and short ones for the block-1 types) made by the reference
+ *    quantizers from data of very different magnitudes per block (f16
+ *    subnormals and overflow to inf included), at an odd address:
+ *    bit-identical to the type's reference to_float. Also raw random blocks
+ *    (every code, q8_0's -128) with finite scales, and all 65536 f16 / bf16
+ *    bit patterns (NaNs need only stay NaN: F16C/FCVT quiet a signalling
+ *    one).
+ *
+ * `test_attn_ops --bench` prints ns per call of each level's pv_f32 (nr = 4,
+ * nk = 64, n = 256), exp_sum (n = 64) and to_f32 (n = 256) instead. */
+#include "harness.h"
+#include "kernels/kernels.h"
+#include "quant/blocks.h"
+#include "quant/types.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double urand(void) /* [0, 1) */
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float frand(void) { return (float)(urand() * 2.0 - 1.0); }
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) abort();
+    return p;
+}
+
+#define SENTINEL 12345.0f /* fills what a kernel must not write */
+#define TAIL 16           /* sentinels after each output buffer */
+
+/* ---- exp_sum ---- */
+
+static void check_exp_one(const ag_kernel_level *lv, const ag_kernel_level *ref, const float *in, float m, int64_t n,
+                          const char *what)
+{
+    float *x = xmalloc((size_t)(n + TAIL) * sizeof(float)), *want = xmalloc((size_t)n * sizeof(float));
+    memcpy(x, in, (size_t)n * sizeof(float));
+    for (int i = 0; i < TAIL; i++) x[n + i] = SENTINEL;
+    memcpy(want, in, (size_t)n * sizeof(float));
+    const float s = lv->exp_sum(x, m, n);
+    ref->exp_sum(want, m, n);
+    for (int i = 0; i < TAIL; i++) {
+        CHECK(x[n + i] == SENTINEL, "%s %s n=%lld: exp_sum wrote past the end", lv->name, what, (long long)n);
+        if (x[n + i] != SENTINEL) break;
+    }
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; i++) {
+        if (in[i] == -INFINITY) {
+            CHECK(x[i] == 0.0f, "%s %s n=%lld m=%g: x[%lld] = -inf gave %g, want 0", lv->name, what, (long long)n,
+                  m, (long long)i, x[i]);
+            bad += x[i] != 0.0f;
+        } else if (in[i] == m) {
+            CHECK(x[i] == 1.0f, "%s %s n=%lld m=%g: x[%lld] == m gave %.9g, want 1", lv->name, what, (long long)n, m,
+                  (long long)i, x[i]);
+            bad += x[i] != 1.0f;
+        } else {
+            const double tol = 4e-7 * want[i] + 1e-37;
+            const int ok = fabs((double)x[i] - want[i]) <= tol;
+            CHECK(ok, "%s %s n=%lld m=%g: exp(%.9g - m) = %.9g, want %.9g", lv->name, what, (long long)n, m, in[i],
+                  x[i], want[i]);
+            bad += !ok;
+        }
+    }
+    if (!bad) {
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) sum += want[i];
+        /* 1e-6 relative for n <= 257; the ref level's own sequential f32
+         * sum of the 4099-value sweeps needs more; flushed values count
+         * with their absolute bound */
+        const double tol = (n <= 257 ? 1e-6 : 1e-5) * sum + (double)n * 1e-37;
+        CHECK(fabs(s - sum) <= tol, "%s %s n=%lld m=%g: sum %.9g, want %.9g", lv->name, what, (long long)n, m, s,
+              sum);
+    }
+    free(x);
+    free(want);
+}
+
+static void test_exp_sum(const ag_kernel_level *lv, const ag_kernel_level *ref)
+{
+    static const int64_t ns[] = {1, 3, 15, 16, 17, 31, 33, 64, 100, 257};
+    static const float ms[] = {0.0f, 3.25f, -41.5f, 1000.0f};
+    float in[257];
+    for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); a++)
+        for (size_t b = 0; b < sizeof(ms) / sizeof(ms[0]); b++) {
+            const int64_t n = ns[a];
+            const float m = ms[b];
+            for (int64_t i = 0; i < n; i++) in[i] = m - (float)(urand() * 100.0);
+            for (int64_t i = 3; i < n; i += 7) in[i] = -INFINITY;
+            in[(n - 1) / 2] = m; /* x == m; with n = 1 the only value */
+            if (n > 4) in[n - 1] = -INFINITY;
+            check_exp_one(lv, ref, in, m, n, "random");
+        }
+    /* all masked but the last value (in every level's tail), and all
+     * masked (a tile of masked keys after an earlier maximum: sum 0) */
+    for (int64_t i = 0; i < 33; i++) in[i] = -INFINITY;
+    in[32] = 2.0f;
+    check_exp_one(lv, ref, in, 2.0f, 33, "masked");
+    in[32] = -INFINITY;
+    check_exp_one(lv, ref, in, 2.0f, 33, "all masked");
+    /* a dense sweep of x - m over [-90, 0], and values just around the
+     * small end and around the reduction's breakpoints (k ln2 +- ln2/2) */
+    enum { SWEEP = 4099 };
+    float *sw = xmalloc(SWEEP * sizeof(float));
+    for (int i = 0; i < SWEEP; i++) sw[i] = -90.0f * (float)i / (SWEEP - 1);
+    check_exp_one(lv, ref, sw, 0.0f, SWEEP, "sweep");
+    for (int i = 0; i < SWEEP; i++) {
+        const int k = i % 126;
+        sw[i] = -(float)(k + 0.5) * 0.69314718f + (float)(urand() - 0.5) * 1e-4f;
+    }
+    check_exp_one(lv, ref, sw, 0.0f, SWEEP, "breakpoints");
+    for (int i = 0; i < SWEEP; i++) sw[i] = -87.0f - (float)urand() * 0.5f; /* near the flush threshold */
+    check_exp_one(lv, ref, sw, 0.0f, SWEEP, "threshold");
+    free(sw);
+}
+
+/* ---- pv_f32 ---- */
+
+
+static void test_pv_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = (size_t)n + 7;
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk,
+                 nv = (size_t)(nk - 1) * ldv + (size_t)n;
+    /* one extra float in front: rows start 4 bytes off malloc's alignment;
+     * TAIL sentinels after y catch a masked store past the end, which ASan
+     * does not see */
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *pbuf = xmalloc((np + 1) * sizeof(float)),
+          *vbuf = xmalloc((nv + 1) * sizeof(float));
+    float *y = ybuf + 1, *p = pbuf + 1, *v = vbuf + 1;
+    float *y0 = xmalloc(ny * sizeof(float));
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (size_t i = 0; i < np; i++) p[i] = (float)urand();
+    for (size_t i = 0; i < nv; i++) v[i] = frand();
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    lv->pv_f32(y, ldy, p, ldp, v, ldv, nr, nk, n);
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            double want = y0[iy], mag = fabs(y0[iy]);
+            for (int64_t k = 0; k < nk; k++) {
+                const double t = (double)p[(size_t)r * ldp + (size_t)k] * v[(size_t)k * ldv + (size_t)e];
+                want += t;
+                mag += fabs(t);
+            }
+            const int ok = fabs(y[iy] - want) <= 1e-5 * mag + 1e-30;
+            CHECK(ok, "%s pv_f32 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", lv->name, (long long)nr,
+                  (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
+            bad += !ok;
+        }
+    for (int64_t r = 0; r + 1 < nr; r++)
+        for (size_t e = (size_t)n; e < ldy; e++) {
+            const size_t iy = (size_t)r * ldy + e;
+            CHECK(y[iy] == SENTINEL, "%s pv_f32 nr=%lld nk=%lld n=%lld: wrote into the stride gap at row %lld",
+                  lv->name, (long long)nr, (long long)nk, (long long)n, (long long)r);
+            if (y[iy] != SENTINEL) break;
+        }
+    for (size_t i = 0; i < TAIL; i++) {
+        CHECK(y[ny + i] == SENTINEL, "%s pv_f32 nr=%lld nk=%lld n=%lld: wrote past the last row", lv->name,
+              (long long)nr, (long long)nk, (long long)n);
+        if (y[ny + i] != SENTINEL) break;
+    }
+    free(ybuf);
+    free(pbuf);
+    free(vbuf);
+    free(y0);
+}
+
+static void test_pv(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 8, 13}, nks[] = {1, 2, 7, 16, 33, 64},
+                         ns[] = {1, 15, 16, 17, 32, 100, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_one(lv, nrs[a], nks[b], ns[c]);
+}
+
+/* ---- to_f32 ---- */
+
+/* row (n values of type t, any address) through the level and the reference */
+static void check_row(const ag_kernel_level *lv, uint32_t t, const uint8_t *row, int64_t n, int nan_loose,
+                      const char *what)
+{
+    const ag_type_traits *tt = ag_type_traits_of(t);
+    float *got = xmalloc((size_t)(n + TAIL) * sizeof(float)), *want = xmalloc((size_t)n * sizeof(float));
+    for (int i = 0; i < TAIL; i++) got[n + i] = SENTINEL;
+    lv->k[t].to_f32(row, got, n);
+    tt->to_float(row, want, n);
+    for (int i = 0; i < TAIL; i++) {
+        CHECK(got[n + i] == SENTINEL, "%s to_f32 %s %s n=%lld: wrote past the end", lv->name, tt->name, what,
+              (long long)n);
+        if (got[n + i] != SENTINEL) break;
+    }
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 3; i++) {
+        const int ok = memcmp(&got[i], &want[i], 4) == 0 || (nan_loose && isnan(want[i]) && isnan(got[i]));
+        CHECK(ok, "%s to_f32 %s %s n=%lld: value %lld is %.9g (0x%08x), want %.9g (0x%08x)", lv->name, tt->name,
+              what, (long long)n, (long long)i, got[i], ag_f32_to_bits(got[i]), want[i], ag_f32_to_bits(want[i]));
+        bad += !ok;
+    }
+    free(got);
+    free(want);
+}
+
+static void test_to_f32(const ag_kernel_level *lv)
+{
+    static const uint32_t types[] = {AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0, AG_TYPE_Q4_0};
+    static const int64_t ns[] = {32, 64, 256, 288, 1, 7, 8, 15, 17, 33};
+    static const float scales[] = {1.0f, 1e-3f, 250.0f, 0.0f, 3e-6f, 1e5f, 0.07f, 7e4f, 1e-8f};
+    /* block scales of the raw rows: finite f16 (subnormal ones included) */
+    static const float dscales[] = {1.0f, 1e-3f, 250.0f, 0.0f, 3e-6f, 0.07f, 1e-7f};
+    for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++) {
+        const uint32_t t = types[a];
+        const ag_type_traits *tt = ag_type_traits_of(t);
+        CHECK(tt && lv->k[t].to_f32, "%s: no to_f32 for type %u", lv->name, t);
+        if (!tt || !lv->k[t].to_f32) continue;
+        for (size_t b = 0; b < sizeof(ns) / sizeof(ns[0]); b++) {
+            const int64_t n = ns[b];
+            if (n % tt->block) continue;
+            float *x = xmalloc((size_t)n * sizeof(float));
+            for (int64_t i = 0; i < n; i++) x[i] = frand() * scales[(i / 32 + b) % 9];
+            const size_t rb = (size_t)ag_type_row_bytes(tt, (uint64_t)n);
+            uint8_t *buf = xmalloc(rb + 1);
+            tt->from_float(x, buf + 1, n);
+            check_row(lv, t, buf + 1, n, 0, "quantized");
+            /* raw bytes: every code (q8_0's -128 too), finite block scales */
+            for (size_t i = 0; i < rb; i++) buf[1 + i] = (uint8_t)(urand() * 256);
+            if (tt->block > 1)
+                for (size_t i = 0; i < rb; i += tt->bytes) wr_f16(buf + 1 + i, frand() * dscales[(i / tt->bytes) % 7]);
+            else if (t == AG_TYPE_F16)
+                for (size_t i = 0; i < rb; i += 2)
+                    if ((buf[2 + i] & 0x7c) == 0x7c) buf[2 + i] ^= 0x40; /* no inf/NaN here */
+            check_row(lv, t, buf + 1, n, 0, "raw");
+            free(buf);
+            free(x);
+        }
+    }
+    /* every f16 and bf16 bit pattern, as one row of 65536 values */
+    uint8_t *all = xmalloc(2 * 65536 + 1);
+    for (uint32_t h = 0; h < 65536; h++) wr_u16(all + 1 + 2 * h, (uint16_t)h);
+    if (lv->k[AG_TYPE_F16].to_f32) check_row(lv, AG_TYPE_F16, all + 1, 65536, 1, "all patterns");
+    if (lv->k[AG_TYPE_BF16].to_f32) check_row(lv, AG_TYPE_BF16, all + 1, 65536, 0, "all patterns");
+    free(all);
+}
+
+/* ---- --bench ---- */
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void bench(void)
+{
+    enum { NR = 4, NK = 64, N = 256 };
+    float *y = xmalloc(NR * N * sizeof(float)), *p = xmalloc(NR * NK * sizeof(float));
+    float *v = xmalloc(NK * N * sizeof(float)), x[64], x0[64];
+    for (int i = 0; i < NR * N; i++) y[i] = 0.0f;
+    for (int i = 0; i < NR * NK; i++) p[i] = (float)urand() * 1e-3f;
+    for (int i = 0; i < NK * N; i++) v[i] = frand();
+    for (int i = 0; i < 64; i++) x0[i] = -(float)urand() * 20.0f;
+    static const uint32_t cv_types[4] = {AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0, AG_TYPE_Q4_0};
+    uint8_t *rows[4];
+    float out[N];
+    for (int ti = 0; ti < 4; ti++) {
+        const ag_type_traits *tt = ag_type_traits_of(cv_types[ti]);
+        rows[ti] = xmalloc((size_t)ag_type_row_bytes(tt, N));
+        tt->from_float(v, rows[ti], N);
+    }
+    for (int l = 0; l < ag_kernels_count(); l++) {
+        const ag_kernel_level *lv = ag_kernels_level(l);
+        double best_pv = 1e30, best_exp = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            const int iters = 2000;
+            double t0 = now_ns();
+            for (int i = 0; i < iters; i++) lv->pv_f32(y, N, p, NK, v, N, NR, NK, N);
+            double t1 = now_ns();
+            float sink = 0;
+            memcpy(x, x0, sizeof(x));
+            /* x stays in (0, 1] from the first call on, so x - 1 in (-1, 0] */
+            for (int i = 0; i < iters; i++) sink += lv->exp_sum(x, 1.0f, 64);
+            double t2 = now_ns();
+            if (sink == 1234.5f) printf("!");
+            best_pv = (t1 - t0) / iters < best_pv ? (t1 - t0) / iters : best_pv;
+            best_exp = (t2 - t1) / iters < best_exp ? (t2 - t1) / iters : best_exp;
+        }
+        double best_cv[4] = {1e30, 1e30, 1e30, 1e30};
+        for (int ti = 0; ti < 4; ti++)
+            for (int rep = 0; rep < 5; rep++) {
+                const int iters = 20000;
+                const double t0 = now_ns();
+                for (int i = 0; i < iters; i++) lv->k[cv_types[ti]].to_f32(rows[ti], out, N);
+                const double dt = (now_ns() - t0) / iters;
+                best_cv[ti] = dt < best_cv[ti] ? dt : best_cv[ti];
+            }
+        printf("%-8s pv_f32(nr=4, nk=64, n=256) %7.1f ns (%5.1f GFLOP/s)  exp_sum(n=64) %5.1f ns  "
+               "to_f32(n=256) f16 %5.1f bf16 %5.1f q8_0 %5.1f q4_0 %5.1f ns\n",
+               lv->name, best_pv, 2.0 * NR * NK * N / best_pv, best_exp, best_cv[0], best_cv[1], best_cv[2],
+               best_cv[3]);
+    }
+    for (int ti = 0; ti < 4; ti++) free(rows[ti]);
+    free(y);
+    free(p);
+    free(v);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
+        bench();
+        return 0;
+    }
+    const ag_kernel_level *ref = ag_kernels_level(0);
+    printf("levels:");
+    for (int l = 0; l < ag_kernels_count(); l++) printf(" %s", ag_kernels_level(l)->name);
+    printf("\n");
+    /* the ref level's own entries are the reference functions */
+    static const uint32_t types[] = {AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0, AG_TYPE_Q4_0};
+    for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++)
+        CHECK(ref->k[types[a]].to_f32 == ag_type_traits_of(types[a])->to_float, "ref to_f32 of type %u",
+              types[a]);
+    for (int l = 0; l < ag_kernels_count(); l++) {
+        const ag_kernel_level *lv = ag_kernels_level(l);
+        const int before = test_failures;
+        CHECK(lv->exp_sum && lv->pv_f32, "%s: exp_sum/pv_f32 missing", lv->name);
+        if (!lv->exp_sum || !lv->pv_f32) continue;
+        test_exp_sum(lv, ref);
+        test_pv(lv);
+        test_to_f32(lv);
+        printf("%s: %s\n", lv->name, test_failures == before ? "ok" : "FAILED");
+    }
+    return REPORT();
+}

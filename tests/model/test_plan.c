@@ -146,21 +146,25 @@ int main(int argc, char **argv)
     pp.ctx.n_ctx = 16384;
     CHECK(ag_plan_model(a, &pp, &big) == AG_OK && big.kv == 4 * p4.kv, "KV linear in n_ctx");
 
-    /* --fit: a budget that holds 4096 tokens at q8_0 but not at f16 */
+    /* --fit: a budget that holds 65536 tokens at q8_0 but not at f16 (the KV
+     * caches differ by tens of MiB there, far more than the process's own
+     * RSS drifts between two plans, even under ASan) */
     ag_plan_params fp = ag_plan_default_params();
-    fp.ctx.n_ctx = 4096;
-    ag_plan f8;
+    fp.ctx.n_ctx = 65536;
+    ag_plan f8, f16;
     fp.ctx.type_k = fp.ctx.type_v = AG_CACHE_Q8_0;
     CHECK(ag_plan_model(a, &fp, &f8) == AG_OK, "plan q8_0");
     fp.ctx.type_k = fp.ctx.type_v = AG_CACHE_F16;
-    fp.budget = (f8.total + p16.total) / 2;
+    CHECK(ag_plan_model(a, &fp, &f16) == AG_OK, "plan f16");
+    const uint64_t mid = (f8.total + f16.total) / 2;
+    fp.budget = mid;
     ag_plan fit;
     CHECK(ag_plan_fit(a, &fp, &fit) == AG_OK, "fit: %s", ag_last_error());
-    CHECK(fp.ctx.n_ctx == 4096 && fp.ctx.type_k == AG_CACHE_Q8_0 && fit.fits, "fit chose %d tokens %s",
+    CHECK(fp.ctx.n_ctx == 65536 && fp.ctx.type_k == AG_CACHE_Q8_0 && fit.fits, "fit chose %d tokens %s",
           fp.ctx.n_ctx, ag_cache_type_name(fp.ctx.type_k));
     /* a budget below the weights: nothing fits, a clear error */
     fp.budget = p16.weights / 2;
-    fp.ctx.n_ctx = 4096;
+    fp.ctx.n_ctx = 65536;
     CHECK(ag_plan_fit(a, &fp, &fit) == AG_ERR_NOMEM, "fit with no room");
     CHECK(strstr(ag_last_error(), "does not fit") != NULL, "message: %s", ag_last_error());
 
@@ -176,8 +180,8 @@ int main(int argc, char **argv)
     CHECK(sh("%s", cmd) == 0 && strstr(out_buf, "fits"), "plan: %s", out_buf);
     snprintf(cmd, sizeof(cmd), "%s plan -m %s --budget 5MiB 2>&1", AG_CLI, a);
     CHECK(sh("%s", cmd) == 1 && strstr(out_buf, "DOES NOT FIT") && strstr(out_buf, "short"), "plan no fit: %s", out_buf);
-    snprintf(cmd, sizeof(cmd), "%s run -m %s -p hi -n 2 --temp 0 --fit --budget %lluB 2>&1", AG_CLI, a,
-             (unsigned long long)((f8.total + p16.total) / 2));
+    snprintf(cmd, sizeof(cmd), "%s run -m %s -c 65536 -p hi -n 2 --temp 0 --fit --budget %lluB 2>&1", AG_CLI, a,
+             (unsigned long long)mid);
     CHECK(sh("%s", cmd) == 0 && strstr(out_buf, "--fit: context"), "run --fit: %s", out_buf);
     snprintf(cmd, sizeof(cmd), "%s plan -m %s --budget lots 2>&1", AG_CLI, a);
     CHECK(sh("%s", cmd) == 2 && strstr(out_buf, "not a size"), "bad budget: %s", out_buf);

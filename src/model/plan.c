@@ -39,9 +39,10 @@ ag_plan_params ag_plan_default_params(void)
     return p;
 }
 
-static uint64_t meminfo(const char *key)
+/* "Key:   N kB" from a /proc file, in bytes; 0 if absent (not Linux). */
+static uint64_t proc_kb(const char *path, const char *key)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
+    FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[256];
     unsigned long long kb = 0;
@@ -55,21 +56,8 @@ static uint64_t meminfo(const char *key)
     return (uint64_t)kb * 1024;
 }
 
-static uint64_t status_kb(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-            sscanf(line + kl + 1, "%llu", &kb);
-            break;
-        }
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
+static uint64_t meminfo(const char *key) { return proc_kb("/proc/meminfo", key); }
+static uint64_t status_kb(const char *key) { return proc_kb("/proc/self/status", key); }
 
 uint64_t ag_mem_available(void) { return meminfo("MemAvailable"); }
 uint64_t ag_mem_peak_rss(void) { return status_kb("VmHWM"); }

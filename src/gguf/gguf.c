@@ -9,7 +9,13 @@
  * remaining bytes divided by the smallest possible record before anything
  * is allocated, so a header claiming 2^63 keys fails at once instead of
  * asking malloc for exabytes. Strings and tensor data stay pointers into
- * the buffer; only key and tensor names are copied (NUL-terminated).
+ * the buffer; only key and tensor names are copied (NUL-terminated). A
+ * string array is walked once here to check every length, then kept as a
+ * pointer to its first element and its byte size; readers walk it again
+ * with a bounds-checked cursor. Rejected: a (pointer, length) entry per
+ * element (16 bytes each: 8 MB for a 248k-token vocabulary and its merges,
+ * kept for the model's lifetime though only the tokenizer reads them, once);
+ * a uint32 offset index (still 2 MB, and nobody needs random access).
  *
  * Rejected alternatives: reading record by record with fread (needs the
  * same checks plus a copy of every string, and is slower for 150k-token
@@ -177,11 +183,16 @@ static ag_status parse_value(parser *ps, ag_gguf_kv *kv)
     ag_status st;
     uint64_t at;
     kv->n = 1;
-    if (kv->type == AG_GGUF_STRING) return get_str(ps, "string value", &kv->str);
+    if (kv->type == AG_GGUF_STRING) {
+        if ((st = get_str(ps, "string value", &kv->str))) return st;
+        kv->n_bytes = 8 + kv->str.n;
+        return AG_OK;
+    }
     if (kv->type != AG_GGUF_ARRAY) {
         uint32_t sz = vtype_size[kv->type];
         if (left(ps) < sz) return truncated(ps, ag_gguf_vtype_name(kv->type), sz);
         kv->data = ps->b + ps->pos;
+        kv->n_bytes = sz;
         ps->pos += sz;
         return AG_OK;
     }
@@ -199,7 +210,8 @@ static ag_status parse_value(parser *ps, ag_gguf_kv *kv)
                         "array of %llu %s values (%u bytes each) at byte %llu extends past end of file (%llu bytes left)",
                         (ull)kv->n, ag_gguf_vtype_name(kv->arr_type), sz, (ull)at, (ull)left(ps));
         kv->data = ps->b + ps->pos;
-        ps->pos += kv->n * sz;
+        kv->n_bytes = kv->n * sz;
+        ps->pos += kv->n_bytes;
         return AG_OK;
     }
     /* Each string takes at least its 8-byte length: this bounds the allocation. */
@@ -207,11 +219,7 @@ static ag_status parse_value(parser *ps, ag_gguf_kv *kv)
         return perr(ps, AG_ERR_FORMAT,
                     "string array of %llu entries at byte %llu cannot fit in the %llu bytes left in the file",
                     (ull)kv->n, (ull)at, (ull)left(ps));
-    if (kv->n > SIZE_MAX / sizeof(ag_str)) /* only possible with 32-bit size_t */
-        return perr(ps, AG_ERR_NOMEM, "string array of %llu entries exceeds the address space", (ull)kv->n);
-    kv->strs = malloc(kv->n ? (size_t)kv->n * sizeof(ag_str) : 1);
-    if (!kv->strs)
-        return perr(ps, AG_ERR_NOMEM, "out of memory for a string array of %llu entries", (ull)kv->n);
+    kv->data = ps->b + ps->pos;
     for (uint64_t j = 0; j < kv->n; j++) {
         uint64_t n;
         if (left(ps) < 8 || (n = rd64(ps->b + ps->pos)) > left(ps) - 8)
@@ -219,10 +227,9 @@ static ag_status parse_value(parser *ps, ag_gguf_kv *kv)
                         "string array of %llu entries truncated at entry %llu (byte %llu, file size %llu)",
                         (ull)kv->n, (ull)j, (ull)ps->pos, (ull)ps->size);
         ps->pos += 8;
-        kv->strs[j].p = (const char *)ps->b + ps->pos;
-        kv->strs[j].n = n;
         ps->pos += n;
     }
+    kv->n_bytes = ps->pos - at;
     return AG_OK;
 }
 
@@ -577,7 +584,6 @@ void ag_gguf_close(ag_gguf *g)
     if (g->kv) {
         for (uint64_t i = 0; i < g->n_kv; i++) {
             free(g->kv[i].key);
-            free(g->kv[i].strs);
         }
         free(g->kv);
     }
@@ -800,6 +806,66 @@ double ag_gguf_arr_f64(const ag_gguf_kv *kv, uint64_t i)
     return neg ? (double)s : (double)u;
 }
 
+/* ---- string arrays ---- */
+
+ag_gguf_str_cursor ag_gguf_arr_str_begin(const ag_gguf_kv *kv)
+{
+    ag_gguf_str_cursor c = {NULL, NULL, 0, 0};
+    AG_ASSERT(kv->type == AG_GGUF_ARRAY && kv->arr_type == AG_GGUF_STRING);
+    if (kv->data) {
+        c.p = kv->data;
+        c.end = c.p + kv->n_bytes;
+        c.n = kv->n;
+    }
+    return c;
+}
+
+bool ag_gguf_arr_str_next(ag_gguf_str_cursor *c, ag_str *out)
+{
+    if (c->i >= c->n || (size_t)(c->end - c->p) < 8) return false;
+    uint64_t n = rd64(c->p);
+    if (n > (uint64_t)(c->end - c->p) - 8) return false; /* the file changed under the mapping */
+    out->p = (const char *)c->p + 8;
+    out->n = n;
+    c->p += 8 + n;
+    c->i++;
+    return true;
+}
+
+ag_str ag_gguf_arr_str(const ag_gguf_kv *kv, uint64_t i)
+{
+    AG_ASSERT(i < kv->n);
+    ag_gguf_str_cursor c = ag_gguf_arr_str_begin(kv);
+    ag_str s = {"", 0};
+    for (uint64_t j = 0; j <= i; j++)
+        if (!ag_gguf_arr_str_next(&c, &s)) return (ag_str){"", 0};
+    return s;
+}
+
+void ag_gguf_release_range(const ag_gguf *g, const void *p, uint64_t n)
+{
+#if AG_HAVE_MMAP && defined(MADV_DONTNEED)
+    if (!g || !p || !g->is_mmap) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t page = (uintptr_t)ps, lo = (uintptr_t)p, base = (uintptr_t)g->base;
+    AG_ASSERT(lo >= base && lo - base <= g->file_size && n <= g->file_size - (lo - base));
+    uintptr_t hi = lo + (uintptr_t)n;
+    lo = (lo + page - 1) / page * page; /* whole pages inside the range only */
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, (size_t)(hi - lo), MADV_DONTNEED); /* a failed hint changes nothing */
+#else
+    (void)g;
+    (void)p;
+    (void)n;
+#endif
+}
+
+void ag_gguf_release(const ag_gguf *g, const ag_gguf_kv *kv)
+{
+    if (kv && kv->data) ag_gguf_release_range(g, kv->data, kv->n_bytes);
+}
+
 /* ---- rendering ---- */
 
 typedef struct out_buf {
@@ -885,15 +951,22 @@ size_t ag_gguf_kv_to_string(const ag_gguf_kv *kv, size_t max_items, char *buf, s
         if (kv->type < AG_GGUF_VTYPE_COUNT) put_scalar(&o, kv->type, kv->data);
         else put_fmt(&o, "?");
     } else if (kv->arr_type >= AG_GGUF_VTYPE_COUNT || kv->arr_type == AG_GGUF_ARRAY ||
-               (kv->arr_type == AG_GGUF_STRING && kv->n && !kv->strs)) {
+               (kv->arr_type == AG_GGUF_STRING && kv->n && !kv->data)) {
         put_fmt(&o, "[? (%llu items)]", (ull)kv->n); /* not something the reader makes */
     } else {
         uint64_t shown_n = kv->n < max_items ? kv->n : max_items;
+        ag_gguf_str_cursor c = {NULL, NULL, 0, 0};
+        if (kv->arr_type == AG_GGUF_STRING) c = ag_gguf_arr_str_begin(kv);
         put_ch(&o, '[');
         for (uint64_t i = 0; i < shown_n; i++) {
+            ag_str s = {"", 0};
             if (i) put_fmt(&o, ", ");
-            if (kv->arr_type == AG_GGUF_STRING) put_quoted(&o, kv->strs[i]);
-            else put_scalar(&o, kv->arr_type, (const uint8_t *)kv->data + i * vtype_size[kv->arr_type]);
+            if (kv->arr_type == AG_GGUF_STRING) {
+                ag_gguf_arr_str_next(&c, &s); /* s stays empty if the walk ends early */
+                put_quoted(&o, s);
+            } else {
+                put_scalar(&o, kv->arr_type, (const uint8_t *)kv->data + i * vtype_size[kv->arr_type]);
+            }
         }
         if (shown_n < kv->n) put_fmt(&o, "%s... (%llu items)", shown_n ? ", " : "", (ull)kv->n);
         put_ch(&o, ']');

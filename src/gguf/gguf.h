@@ -6,7 +6,11 @@
  * one-line error naming the file and the key or tensor. Strings and tensor
  * data are pointers into the mapping (or into the buffer read with read()),
  * never copied except for key and tensor names, which are NUL-terminated
- * copies for convenience.
+ * copies for convenience. String arrays are not indexed either: a 248k-token
+ * vocabulary would need 4 MB of (pointer, length) pairs that only the
+ * tokenizer reads, once, in order. They are validated at open and then read
+ * with a cursor (ag_gguf_arr_str_next); ag_gguf_release lets a reader that
+ * has taken what it needs from a big value give its mapped pages back.
  *
  * The writer collects metadata and tensor descriptions, then streams the
  * file: tensor bytes come from a caller's pointer or a fill callback, so a
@@ -37,9 +41,11 @@ typedef struct ag_gguf_kv {
     uint32_t type;               /* enum ag_gguf_vtype */
     uint32_t arr_type;           /* element type when type == ARRAY */
     uint64_t n;                  /* element count when type == ARRAY, else 1 */
-    const void *data;            /* scalars and numeric arrays: little-endian bytes in the file */
+    const void *data;            /* scalars and numeric arrays: little-endian bytes in the file;
+                                    ARRAY of STRING: the first element (its 8-byte length) */
+    uint64_t n_bytes;            /* bytes of the value in the file (arrays: all elements, after
+                                    the element type and count) */
     ag_str str;                  /* type == STRING */
-    ag_str *strs;                /* type == ARRAY of STRING: n entries (owned) */
 } ag_gguf_kv;
 
 typedef struct ag_gguf_tensor {
@@ -94,6 +100,34 @@ ag_status ag_gguf_get_arr(const ag_gguf *g, const char *key, uint32_t *arr_type,
 /* Reads element i of a numeric array as int64 / double (any numeric element type). */
 int64_t ag_gguf_arr_i64(const ag_gguf_kv *kv, uint64_t i);
 double ag_gguf_arr_f64(const ag_gguf_kv *kv, uint64_t i);
+
+/* String arrays are read in order with a cursor:
+ *     ag_gguf_str_cursor c = ag_gguf_arr_str_begin(kv);
+ *     ag_str s;
+ *     while (ag_gguf_arr_str_next(&c, &s)) ...
+ * The elements were validated at open; the cursor still checks each length
+ * against the value's bytes, so a file changed on disk under the mapping
+ * ends the walk early instead of reading out of bounds (callers that need
+ * all n elements compare c.i with kv->n afterwards). */
+typedef struct ag_gguf_str_cursor {
+    const uint8_t *p, *end;
+    uint64_t i, n;               /* elements read so far, element count */
+} ag_gguf_str_cursor;
+ag_gguf_str_cursor ag_gguf_arr_str_begin(const ag_gguf_kv *kv);
+bool ag_gguf_arr_str_next(ag_gguf_str_cursor *c, ag_str *out);
+/* Element i of a string array by walking from the start (O(i): for tools and
+ * tests; loops use the cursor). Empty if the walk ends early. */
+ag_str ag_gguf_arr_str(const ag_gguf_kv *kv, uint64_t i);
+
+/* Hint that bytes of the file will not be read again soon. For a mapped
+ * file the whole pages inside [p, p + n) are dropped from the process (they
+ * are clean, read-only file pages: a later read maps them again from the
+ * file, so pointers into them stay valid). No effect for files read into
+ * memory or caller buffers. ag_gguf_release does it for a key's value: the
+ * tokenizer calls it once it has copied what it needs from
+ * tokenizer.ggml.tokens / merges (several MB for a 248k vocabulary). */
+void ag_gguf_release_range(const ag_gguf *g, const void *p, uint64_t n);
+void ag_gguf_release(const ag_gguf *g, const ag_gguf_kv *kv);
 
 /* Text rendering of a value for `airgap info` (arrays: first max_items items).
  * snprintf-like: returns the full length needed, writes at most cap-1 chars + NUL. */

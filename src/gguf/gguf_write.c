@@ -268,7 +268,7 @@ ag_status ag_gguf_set_kv(ag_gguf_writer *w, const ag_gguf_kv *kv)
     bytes b = {0};
     if (!kv || !kv->key || kv->type >= AG_GGUF_VTYPE_COUNT ||
         (kv->type == AG_GGUF_STRING ? kv->str.n && !kv->str.p
-         : kv->type == AG_GGUF_ARRAY ? kv->n && (kv->arr_type == AG_GGUF_STRING ? !kv->strs : !kv->data)
+         : kv->type == AG_GGUF_ARRAY ? kv->n && !kv->data
                                      : !kv->data))
         return ag_fail(AG_ERR_INVALID_ARG, "gguf writer: bad key/value to copy");
     put_u32(&b, kv->type);
@@ -277,9 +277,16 @@ ag_status ag_gguf_set_kv(ag_gguf_writer *w, const ag_gguf_kv *kv)
     } else if (kv->type != AG_GGUF_ARRAY) {
         put(&b, kv->data, vsize[kv->type]);
     } else if (kv->arr_type == AG_GGUF_STRING) {
+        ag_gguf_str_cursor c = ag_gguf_arr_str_begin(kv);
+        ag_str s;
         put_u32(&b, AG_GGUF_STRING);
         put_u64(&b, kv->n);
-        for (uint64_t i = 0; i < kv->n; i++) put_str(&b, kv->strs[i].p, kv->strs[i].n);
+        while (ag_gguf_arr_str_next(&c, &s)) put_str(&b, s.p, s.n);
+        if (c.i != kv->n || c.p != c.end) {
+            free(b.p);
+            return ag_fail(AG_ERR_FORMAT, "gguf writer: key '%.80s': string array ends after %llu of %llu entries "
+                           "(file changed while open?)", kv->key, (ull)c.i, (ull)kv->n);
+        }
     } else {
         if (kv->arr_type >= AG_GGUF_VTYPE_COUNT || vsize[kv->arr_type] == 0) {
             free(b.p);

@@ -101,9 +101,10 @@ static pair heap_pop(work *w)
 static bool push_pair(const ag_vocab *v, work *w, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return true;
-    const ag_merge_slot *m = ag_vocab_merge_find(v, w->syms[l].id, w->syms[r].id);
-    if (!m) return true;
-    return heap_push(w, (pair){m->rank, l, r, w->syms[l].id, w->syms[r].id, m->result});
+    uint32_t rank;
+    int32_t result;
+    if (!ag_vocab_merge_find(v, w->syms[l].id, w->syms[r].id, &rank, &result)) return true;
+    return heap_push(w, (pair){rank, l, r, w->syms[l].id, w->syms[r].id, result});
 }
 
 static void emit_symbol(const ag_vocab *v, work *w, const uint8_t *s, const sym *y)

@@ -13,9 +13,11 @@
 
 typedef struct ag_vocab ag_vocab;
 
-/* Builds the vocabulary from g's tokenizer.* keys (the strings point into g,
- * which must outlive the vocab). AG_ERR_UNSUPPORTED for another tokenizer
- * model or pre-tokenizer, AG_ERR_FORMAT for malformed keys, AG_ERR_NOMEM. */
+/* Builds the vocabulary from g's tokenizer.* keys. The vocab keeps its own
+ * compact copies (g may be closed before it is freed) and, for a mapped
+ * file, hands the pages of the big tokenizer arrays back to the OS
+ * (ag_gguf_release). AG_ERR_UNSUPPORTED for another tokenizer model or
+ * pre-tokenizer, AG_ERR_FORMAT for malformed keys, AG_ERR_NOMEM. */
 ag_status ag_vocab_load(const ag_gguf *g, ag_vocab **out);
 void ag_vocab_free(ag_vocab *v);
 

@@ -49,9 +49,15 @@ static void walk(const ag_gguf *g)
         if (ag_gguf_get_str(g, kv->key, &s) == AG_OK && s.n) sink += (unsigned char)s.p[s.n - 1];
         if (ag_gguf_get_arr(g, kv->key, &at, &cnt, &akv) == AG_OK) {
             if (at == AG_GGUF_STRING) {
-                for (uint64_t j = 0; j < cnt && j < 64; j++)
-                    if (akv->strs[j].n) sink += (unsigned char)akv->strs[j].p[akv->strs[j].n - 1];
-                if (cnt && akv->strs[cnt - 1].n) sink += (unsigned char)akv->strs[cnt - 1].p[0];
+                ag_gguf_str_cursor c = ag_gguf_arr_str_begin(akv);
+                ag_str e;
+                while (ag_gguf_arr_str_next(&c, &e))
+                    if (e.n) sink += (unsigned char)e.p[e.n - 1] + (unsigned char)e.p[0];
+                if (c.i != cnt || c.p != c.end) abort(); /* validated at open: the walk must cover the value */
+                if (cnt) {
+                    e = ag_gguf_arr_str(akv, cnt - 1);
+                    if (e.n) sink += (unsigned char)e.p[0];
+                }
             } else {
                 for (uint64_t j = 0; j < cnt && j < 64; j++) sink += (unsigned)ag_gguf_arr_i64(akv, j);
                 double d = cnt ? ag_gguf_arr_f64(akv, cnt - 1) : 0; /* may be NaN or huge */

@@ -5,6 +5,7 @@
  *    non-default alignment) reads back identically, by mmap and by read().
  *    A real fixture rewritten key by key with ag_gguf_set_kv reads back the same.
  * 2. Fixtures: every shared GGUF opens; spot checks of counts and values.
+ *    String arrays are walked with the cursor, released and walked again.
  * 3. Damage: truncation at every byte of a real file's header region (and a
  *    sample of its data section), bad magic and versions, absurd counts,
  *    lying lengths, bad arrays, bad tensor infos, unknown types, bad
@@ -364,9 +365,10 @@ static void check_round(const char *path, bool use_mmap, uint32_t align)
     CHECK(ag_gguf_get_arr(g, "a.i16", &at, &n, &kv) == AG_OK && ag_gguf_arr_f64(kv, 0) == -32768, "i16 values");
     CHECK(ag_gguf_get_arr(g, "a.str", &at, &n, &kv) == AG_OK && at == AG_GGUF_STRING && n == 5, "str arr");
     if (kv && n == 5)
-        for (int j = 0; j < 5; j++)
-            CHECK(kv->strs[j].n == strlen(arr_strs[j]) && memcmp(kv->strs[j].p, arr_strs[j], kv->strs[j].n) == 0,
-                  "str[%d]", j);
+        for (int j = 0; j < 5; j++) {
+            ag_str e = ag_gguf_arr_str(kv, (uint64_t)j);
+            CHECK(e.n == strlen(arr_strs[j]) && memcmp(e.p, arr_strs[j], e.n) == 0, "str[%d]", j);
+        }
     CHECK(ag_gguf_get_arr(g, "a.str_empty", &at, &n, NULL) == AG_OK && n == 0 && at == AG_GGUF_STRING, "empty str arr");
 
     /* rendering */
@@ -637,6 +639,81 @@ static void test_fixtures(void)
         }
         ag_gguf_close(g);
     }
+}
+
+/* String arrays: the cursor walks exactly the value; ag_gguf_release gives
+ * the pages back and a later read maps them again with the same bytes; a
+ * value whose lengths do not add up (a file changed under the mapping)
+ * ends the walk early instead of reading past it. */
+static uint64_t walk_hash(const ag_gguf_kv *kv, uint64_t *count)
+{
+    ag_gguf_str_cursor c = ag_gguf_arr_str_begin(kv);
+    ag_str s;
+    uint64_t h = 1469598103934665603ull;
+    while (ag_gguf_arr_str_next(&c, &s)) {
+        for (uint64_t i = 0; i < s.n; i++) h = (h ^ (uint8_t)s.p[i]) * 1099511628211ull;
+        h = (h ^ s.n) * 1099511628211ull;
+    }
+    *count = c.i;
+    CHECK(c.p == c.end, "walk ends at the end of the value");
+    return h;
+}
+
+static void test_string_arrays(void)
+{
+    const char *path = VOCAB "ggml-vocab-qwen35.gguf", *out = "test_gguf_strarr.gguf";
+    ag_gguf *g, *h;
+    const ag_gguf_kv *kv, *kv2;
+    uint64_t n, n2;
+    if (ag_gguf_open(path, true, &g) != AG_OK) {
+        CHECK(false, "open %s: %s", path, ag_last_error());
+        return;
+    }
+    CHECK(g->is_mmap && ag_gguf_get_arr(g, "tokenizer.ggml.tokens", NULL, &n, &kv) == AG_OK && n == 151936,
+          "tokens");
+    uint64_t h1 = walk_hash(kv, &n);
+    CHECK(n == 151936, "walked %llu", (unsigned long long)n);
+    ag_str first = ag_gguf_arr_str(kv, 0), last = ag_gguf_arr_str(kv, n - 1);
+    CHECK(first.n == 1 && first.p[0] == '!', "first token");
+    CHECK(last.n > 0 && last.p + last.n == (const char *)kv->data + kv->n_bytes, "last token ends the value");
+
+    ag_gguf_release(g, kv);
+    uint64_t h2 = walk_hash(kv, &n2);
+    CHECK(h1 == h2 && n2 == n, "same strings after release");
+    /* copying a released value gives the same bytes */
+    ag_gguf_writer *w = ag_gguf_writer_create();
+    CHECK(ag_gguf_set_kv(w, kv) == AG_OK && ag_gguf_write_file(w, out, 0) == AG_OK, "write: %s", ag_last_error());
+    ag_gguf_writer_free(w);
+    if (ag_gguf_open(out, false, &h) == AG_OK) {
+        CHECK(ag_gguf_get_arr(h, "tokenizer.ggml.tokens", NULL, &n2, &kv2) == AG_OK && n2 == n &&
+                  kv2->n_bytes == kv->n_bytes && memcmp(kv2->data, kv->data, kv->n_bytes) == 0,
+              "copied string array is byte-identical");
+        ag_gguf_close(h);
+    } else {
+        CHECK(false, "reopen %s: %s", out, ag_last_error());
+    }
+    remove(out);
+    ag_gguf_release(g, NULL);
+    ag_gguf_close(g);
+
+    /* a value whose second length lies: the walk stops there */
+    uint8_t bytes[8 + 2 + 8 + 3];
+    memset(bytes, 0, sizeof(bytes));
+    put_le64(bytes, 2);
+    memcpy(bytes + 8, "ab", 2);
+    put_le64(bytes + 10, 4); /* claims 4, 3 left */
+    memcpy(bytes + 18, "cde", 3);
+    ag_gguf_kv lie = {.key = "lie", .type = AG_GGUF_ARRAY, .arr_type = AG_GGUF_STRING, .n = 2, .data = bytes,
+                      .n_bytes = sizeof(bytes)};
+    ag_gguf_str_cursor c = ag_gguf_arr_str_begin(&lie);
+    ag_str s;
+    CHECK(ag_gguf_arr_str_next(&c, &s) && s.n == 2 && memcmp(s.p, "ab", 2) == 0, "first element");
+    CHECK(!ag_gguf_arr_str_next(&c, &s) && c.i == 1, "lying element ends the walk");
+    CHECK(ag_gguf_arr_str(&lie, 1).n == 0, "lying element reads as empty");
+    w = ag_gguf_writer_create();
+    CHECK(ag_gguf_set_kv(w, &lie) == AG_ERR_FORMAT && strstr(ag_last_error(), "'lie'"), "set_kv of a lying value: %s",
+          ag_last_error());
+    ag_gguf_writer_free(w);
 }
 
 /* The read() path gives the same result as mmap. */
@@ -1002,6 +1079,7 @@ int main(void)
     test_rewrite(TINY "tiny-q4_0.gguf");
     test_fixtures();
     test_read_path();
+    test_string_arrays();
     if (q4) {
         test_truncation(q4, n);
         test_header_damage(q4, n);

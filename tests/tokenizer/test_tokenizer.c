@@ -10,7 +10,10 @@
  *   - invalid UTF-8 and random bytes never crash and round-trip byte for byte;
  *   - long inputs (100 KB single piece, 100 KB of text, many '<|') are fast;
  *   - the synthetic vocab of tiny-f32.gguf loads; malformed vocabularies fail
- *     with the documented status and a message naming the problem. */
+ *     with the documented status and a message naming the problem;
+ *   - texts the vocab stores decoded or as they are (outside the byte
+ *     alphabet, overlong, invalid, empty, duplicated) give the same pieces,
+ *     find results and ids as the file's texts. */
 #include "harness.h"
 
 #include "airgap.h"
@@ -565,6 +568,72 @@ static void test_malformed(void)
     CHECK(try_vocab(&b) == AG_ERR_FORMAT && strstr(ag_last_error(), "merges"), "no merges: %s", ag_last_error());
 }
 
+/* Texts the vocabulary keeps decoded, kept as they are, and duplicates:
+ * pieces, find and tokenization must behave as if the file's texts were
+ * used directly. */
+static void test_stored_forms(void)
+{
+    static const char *const toks[] = {
+        "a", "b", "ab",
+        "\xe4\xbd\xa0",              /* 3: a character outside the byte alphabet */
+        "\xc4\xa0",                   /* 4: the GPT-2 space */
+        "\xc1\xa1",                   /* 5: an overlong 'a' */
+        "\xff",                       /* 6: an invalid byte */
+        "<think>",                     /* 7: user-defined */
+        "\xc4\xa0x",                  /* 8: user-defined, alphabet characters */
+        "ab",                          /* 9: duplicate of 2: find gives the last */
+        "",                            /* 10: empty */
+        "\xc4\xa0\xe4\xbd\xa0",      /* 11: mixed */
+        "<|im_end|>",                  /* 12 */
+        "a\x01",                       /* 13: a control byte */
+    };
+    enum { N = sizeof(toks) / sizeof(toks[0]) };
+    const int32_t types[N] = {1, 1, 1, 1, 1, 1, 1, 4, 4, 1, 1, 1, 3, 1};
+    static const char *const merges[] = {"a b", "\xc4\xa0 \xe4\xbd\xa0", "ab ab"};
+    char path[256];
+    snprintf(path, sizeof(path), "/tmp/ag_test_tokenizer_forms_%d.gguf", (int)getpid());
+    ag_gguf_writer *w = ag_gguf_writer_create();
+    ag_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    ag_gguf_set_str(w, "tokenizer.ggml.pre", "qwen35");
+    ag_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, N);
+    ag_gguf_set_arr(w, "tokenizer.ggml.token_type", AG_GGUF_I32, types, N);
+    ag_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 3);
+    CHECK(ag_gguf_write_file(w, path, 0) == AG_OK, "write: %s", ag_last_error());
+    ag_gguf_writer_free(w);
+    ag_gguf *g;
+    ag_vocab *v = load_vocab(path, &g);
+    remove(path);
+    if (v) {
+        static const struct { int32_t id; bool special; const char *piece; } pieces[] = {
+            {2, false, "ab"}, {3, false, "\xe4\xbd\xa0"}, {4, false, " "}, {5, false, "a"}, {6, false, "\xff"},
+            {7, false, "<think>"}, {8, false, "\xc4\xa0x"}, {10, false, ""}, {11, false, " \xe4\xbd\xa0"},
+            {12, false, ""}, {12, true, "<|im_end|>"}, {13, false, "a\x01"},
+        };
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+            char buf[32];
+            size_t k;
+            ag_status st = ag_vocab_piece(v, pieces[i].id, pieces[i].special, buf, sizeof(buf), &k);
+            CHECK(st == AG_OK && k == strlen(pieces[i].piece) && memcmp(buf, pieces[i].piece, k) == 0,
+                  "piece of token %d (special %d)", pieces[i].id, pieces[i].special);
+        }
+        for (int32_t t = 0; t < N; t++)
+            CHECK(ag_vocab_find(v, toks[t]) == (t == 2 ? 9 : t), "find token %d", t);
+        CHECK(ag_vocab_find(v, "x") == -1 && ag_vocab_find(v, " ") == -1 && ag_vocab_find(v, "\xc4") == -1,
+              "find missing texts");
+        CHECK(ag_vocab_is_eog(v, 12) && ag_vocab_is_control(v, 12), "eog");
+        CHECK(ag_vocab_max_piece(v) == 10, "max piece %zu", ag_vocab_max_piece(v));
+        /* BPE runs on GPT-2 characters: the bytes of U+4F60 have no symbol here */
+        const int32_t want_space[] = {4}, want_ab[] = {9}, want_abab[] = {0, 1, 0, 1};
+        CHECK(ids_are(v, " \xe4\xbd\xa0", false, want_space, 1), "bytes without symbols");
+        CHECK(ids_are(v, "ab", false, want_ab, 1), "merge result is the last duplicate");
+        CHECK(ids_are(v, "abab", false, want_abab, 4), "result that is no token falls back to bytes");
+        const int32_t want_user[] = {8, 7};
+        CHECK(ids_are(v, "\xc4\xa0x<think>", false, want_user, 2), "user-defined texts split by their file text");
+    }
+    ag_vocab_free(v);
+    ag_gguf_close(g);
+}
+
 int main(void)
 {
     run_fixture("ggml-vocab-qwen35.gguf", 50);
@@ -585,5 +654,6 @@ int main(void)
     test_tiny();
     test_public_api();
     test_malformed();
+    test_stored_forms();
     return REPORT();
 }

@@ -25,6 +25,8 @@ struct ag_model {
     char desc[256];
     int32_t n_vocab, n_embd, n_layer, n_ctx_train;
     uint64_t n_params, tensor_bytes;
+    float **copies;             /* ag_model_load_f32's conversions, freed with the model */
+    size_t n_copies;
 };
 
 struct ag_context {
@@ -80,8 +82,13 @@ ag_status ag_context_params_resolve(ag_context_params *cp, int32_t n_ctx_train);
 /* Helpers for architectures: bind a tensor by name with shape checks.
  * ne1 = 0 for 1-D. Errors name the file and tensor. */
 ag_status ag_model_bind_weight(ag_model *m, const char *name, int64_t n_in, int64_t n_out, ag_weight *out);
-/* Copies (dequantizes) a small tensor of exactly n values into *out (malloc'd). */
-ag_status ag_model_load_f32(ag_model *m, const char *name, int64_t ne0, int64_t ne1, float **out);
+/* A small tensor of exactly ne0 x ne1 values as f32: the mapped data itself
+ * when the file stores it as aligned f32 (no second copy in memory), else a
+ * conversion the model owns. */
+ag_status ag_model_load_f32(ag_model *m, const char *name, int64_t ne0, int64_t ne1, const float **out);
+/* Heap bytes ag_model_load_f32 will use for that tensor (0 when borrowed
+ * or absent); for the memory plan. */
+uint64_t ag_model_f32_copy_bytes(const ag_gguf *g, const char *name);
 bool ag_model_has_tensor(const ag_model *m, const char *name);
 
 #endif

@@ -31,6 +31,8 @@ void ag_model_free(ag_model *m)
 {
     if (!m) return;
     if (m->arch && m->arch->unload) m->arch->unload(m);
+    for (size_t i = 0; i < m->n_copies; i++) free(m->copies[i]);
+    free(m->copies);
     ag_vocab_free(m->vocab);
     ag_gguf_close(m->gguf);
     free(m->path);
@@ -94,6 +96,9 @@ ag_status ag_model_load(const char *path, const ag_model_params *p, ag_model **o
     } else {
         snprintf(m->desc, sizeof(m->desc), "%s vocabulary, %d tokens", m->arch_name, m->n_vocab);
     }
+    /* Everything the header held has been copied or indexed: its pages go
+     * back to the OS (a later read of, say, the chat template maps one again). */
+    ag_gguf_release_range(g, g->base, g->data_offset < g->file_size ? g->data_offset : g->file_size);
     *out = m;
     return AG_OK;
 fail:
@@ -189,14 +194,37 @@ ag_status ag_model_bind_weight(ag_model *m, const char *name, int64_t n_in, int6
     return AG_OK;
 }
 
-ag_status ag_model_load_f32(ag_model *m, const char *name, int64_t ne0, int64_t ne1, float **out)
+/* F32 data at a 4-byte aligned file offset (the mapping and the read
+ * buffer are page/malloc aligned) is used in place. */
+static bool f32_borrowable(const ag_gguf *g, const ag_gguf_tensor *t)
+{
+    return t->type == AG_TYPE_F32 && (g->data_offset + t->offset) % sizeof(float) == 0;
+}
+
+uint64_t ag_model_f32_copy_bytes(const ag_gguf *g, const char *name)
+{
+    int64_t i = ag_gguf_find_tensor(g, name);
+    if (i < 0) return 0;
+    const ag_gguf_tensor *t = &g->tensors[i];
+    if (f32_borrowable(g, t)) return 0;
+    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] * sizeof(float);
+}
+
+ag_status ag_model_load_f32(ag_model *m, const char *name, int64_t ne0, int64_t ne1, const float **out)
 {
     const ag_gguf_tensor *t = NULL;
     ag_status st = find_checked(m, name, ne0, ne1, &t);
     if (st != AG_OK) return st;
+    if (f32_borrowable(m->gguf, t)) {
+        *out = t->data;
+        return AG_OK;
+    }
     int64_t n = ne0 * (ne1 > 0 ? ne1 : 1);
-    float *v = malloc((size_t)n * sizeof(float));
+    float **list = realloc(m->copies, (m->n_copies + 1) * sizeof(*list));
+    float *v = list ? malloc((size_t)n * sizeof(float)) : NULL;
+    if (list) m->copies = list;
     if (!v) return ag_fail(AG_ERR_NOMEM, "%s: tensor '%s': out of memory", m->path, name);
+    m->copies[m->n_copies++] = v;
     const ag_type_traits *tt = ag_type_traits_of(t->type);
     uint64_t rb = ag_type_row_bytes(tt, (uint64_t)ne0);
     for (int64_t r = 0; r < (ne1 > 0 ? ne1 : 1); r++) tt->to_float((const uint8_t *)t->data + r * rb, v + r * ne0, ne0);

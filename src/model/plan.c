@@ -8,8 +8,8 @@
  * ctx_init), so prediction and reality cannot drift apart silently:
  *   weights    every tensor's bytes: mapped, paged in as used, never copied;
  *              decode reads all of them, so all end up resident
- *   metadata   the file's header pages (tokenizer arrays included), the
- *              vocabulary's tables, tensors copied as f32 (norms, conv)
+ *   metadata   the vocabulary's tables, tensors copied as f32 (norms,
+ *              conv); the header's pages are released after load
  *   kv, recurrent, scratch    from the architecture
  *   logits, snapshots         what the front end says it keeps
  *   runtime    the process as it is now (code, libraries, heap), plus
@@ -75,18 +75,31 @@ uint64_t ag_mem_default_budget(void)
     return avail > reserve ? avail - reserve : 0;
 }
 
-/* The vocabulary's heap tables for n tokens and n_merges merges (see
- * tokenizer/vocab.c): hash tables of 4-byte slots at most half full, per
- * token type/flags, and the merge table. */
+static uint32_t bits_for(uint64_t max_value)
+{
+    uint32_t b = 0;
+    while (b < 64 && (max_value >> b)) b++;
+    return b;
+}
+
+/* The vocabulary's heap tables (tokenizer/vocab.c): the token texts back to
+ * back, a type byte per token, and bit-packed arrays sized to their largest
+ * value: text offsets and the hash-sorted id list per token, the first merge
+ * per symbol, and right symbol, rank and result per merge. The header pages
+ * the tables were read from are released after load (ag_model_load). */
 static uint64_t vocab_bytes(const ag_gguf *g)
 {
-    uint64_t n_tok = 0, n_merges = 0;
+    uint64_t n_tok = 0, n_merges = 0, text = 0;
     int64_t i = ag_gguf_find_key(g, "tokenizer.ggml.tokens");
-    if (i >= 0 && g->kv[i].type == AG_GGUF_ARRAY) n_tok = g->kv[i].n;
+    if (i >= 0 && g->kv[i].type == AG_GGUF_ARRAY) {
+        n_tok = g->kv[i].n;
+        text = g->kv[i].n_bytes > 8 * n_tok ? g->kv[i].n_bytes - 8 * n_tok : 0;
+    }
     i = ag_gguf_find_key(g, "tokenizer.ggml.merges");
     if (i >= 0 && g->kv[i].type == AG_GGUF_ARRAY) n_merges = g->kv[i].n;
-    /* calibrated against tokenizer/vocab.c's tables */
-    return n_tok * 40 + n_merges * 24 + (64u << 10);
+    uint64_t b_tok = bits_for(n_tok), b_text = bits_for(text), b_merge = bits_for(n_merges);
+    uint64_t bits = n_tok * (8 + b_text + b_tok + b_merge) + n_merges * 3 * b_tok;
+    return text + bits / 8 + (64u << 10);
 }
 
 static ag_status plan_open(const char *path, ag_gguf **g, ag_model *m)
@@ -127,7 +140,7 @@ static ag_status plan_with(ag_model *m, const ag_plan_params *p, uint64_t runtim
     if (st != AG_OK) return st;
     const ag_gguf *g = m->gguf;
     for (uint64_t i = 0; i < g->n_tensors; i++) out->weights += g->tensors[i].n_bytes;
-    out->metadata = g->data_offset + vocab_bytes(g);
+    out->metadata = vocab_bytes(g);
     st = m->arch->plan(m, &out->ctx, out);
     if (st != AG_OK) return st;
     uint64_t V = m->n_vocab > 0 ? (uint64_t)m->n_vocab : 0;

@@ -38,17 +38,17 @@
 typedef struct layer {
     bool is_rec;
     int slot;                        /* index among attention or recurrent layers */
-    float *attn_norm, *post_norm;    /* (d) */
+    const float *attn_norm, *post_norm;    /* (d) */
     ag_weight ffn_gate, ffn_up, ffn_down;
     /* gated attention */
     ag_weight wq, wk, wv, wo;        /* wq: (d -> 2*H*Dh) query|gate per head; fused: + K + V rows */
     bool fused_qkv;
-    float *q_norm, *k_norm;          /* (Dh) */
+    const float *q_norm, *k_norm;          /* (Dh) */
     /* Gated DeltaNet */
     ag_weight w_qkv, w_z, w_beta, w_alpha, w_out;
-    float *conv_w;                   /* (Cc, Kc): Kc taps per channel */
-    float *dt_bias, *ssm_a;          /* (Hv) */
-    float *ssm_norm;                 /* (Dv) */
+    const float *conv_w;                   /* (Cc, Kc): Kc taps per channel */
+    const float *dt_bias, *ssm_a;          /* (Hv) */
+    const float *ssm_norm;           /* (Dv) */
 } layer;
 
 typedef struct qwen35 {
@@ -58,7 +58,7 @@ typedef struct qwen35 {
     int Kc, Dk, Hk, Hv, Dv, Cc;      /* DeltaNet geometry */
     int n_attn, n_rec;
     ag_weight tok_embd, output;
-    float *output_norm;
+    const float *output_norm;
     layer *layers;
     double *rope_freq;               /* (n_rot/2) */
 } qwen35;
@@ -75,9 +75,11 @@ typedef struct qstate {
     float *proj;                     /* (T, proj_w) */
     float *gate;                     /* (T, gate_w): DeltaNet z */
     float *y;                        /* (T, y_w): mixer output before out-proj */
-    float *ffa, *ffb;                /* (T, f) */
     float *ba;                       /* (T, 2*Hv): beta | alpha logits */
-    float *convseq;                  /* (Kc-1+T, Cc) */
+    float *convhist;                 /* (Kc-1, Cc): conv state before this batch */
+    float *ffa, *ffb;                /* (T, f): the FFN runs after the mixer is done, so
+                                        these share one block (mix) with the five above */
+    float *mix;
     uint8_t *att;                    /* per-thread attention scratch, att_stride bytes each */
     size_t att_stride;
     float *rcos, *rsin;              /* (T, n_rot/2) */
@@ -285,19 +287,7 @@ static void qwen35_unload(ag_model *m)
 {
     qwen35 *q = m->impl;
     if (!q) return;
-    for (int i = 0; q->layers && i < q->L; i++) {
-        layer *l = &q->layers[i];
-        free(l->attn_norm);
-        free(l->post_norm);
-        free(l->q_norm);
-        free(l->k_norm);
-        free(l->conv_w);
-        free(l->dt_bias);
-        free(l->ssm_a);
-        free(l->ssm_norm);
-    }
     free(q->layers);
-    free(q->output_norm);
     free(q->rope_freq);
     free(q);
     m->impl = NULL;
@@ -382,13 +372,7 @@ static void qwen35_ctx_free(ag_context *c)
     free(s->x);
     free(s->u);
     free(s->tmp);
-    free(s->proj);
-    free(s->gate);
-    free(s->y);
-    free(s->ffa);
-    free(s->ffb);
-    free(s->ba);
-    free(s->convseq);
+    free(s->mix);
     free(s->att);
     free(s->rcos);
     free(s->rsin);
@@ -473,17 +457,25 @@ typedef struct qsizes {
 
 static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); }
 
+/* Floats of the block the mixer's buffers (proj, gate, y, ba, convhist) and,
+ * later in the layer, the FFN's two (T, f) buffers share. */
+static size_t mix_floats(const qwen35 *q, size_t T)
+{
+    size_t proj_w = (size_t)max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh);
+    size_t y_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh);
+    size_t mixer = T * (proj_w + (size_t)q->Hv * q->Dv + y_w + 2 * (size_t)q->Hv) + (size_t)q->Kc * q->Cc;
+    size_t ffn = 2 * T * (size_t)q->f;
+    return mixer > ffn ? mixer : ffn;
+}
+
 static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t krow, size_t vrow, qsizes *z)
 {
     size_t T = (size_t)cp->n_batch, n_ctx = (size_t)cp->n_ctx, nth = (size_t)cp->n_threads;
-    size_t proj_w = (size_t)max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh);
-    size_t y_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh), half = (size_t)max_i(q->n_rot / 2, 1);
+    size_t half = (size_t)max_i(q->n_rot / 2, 1);
     z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
-    z->rec = (size_t)q->n_rec * ((size_t)q->Kc * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
-    size_t per_tok = 3 * (size_t)q->d + proj_w + (size_t)q->Hv * q->Dv + y_w + 2 * (size_t)q->f + 2 * (size_t)q->Hv +
-                     2 * half;
-    z->scratch = (T * per_tok + (T + (size_t)q->Kc) * q->Cc) * sizeof(float) +
-                 nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
+    z->rec = (size_t)q->n_rec * ((size_t)max_i(q->Kc - 1, 1) * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
+    size_t per_tok = 3 * (size_t)q->d + 2 * half;
+    z->scratch = (T * per_tok + mix_floats(q, T)) * sizeof(float) + nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
     /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
      * (the DeltaNet projections), or one of the other widths */
     size_t a = 4 * act_row(q->d);
@@ -507,12 +499,24 @@ static ag_status qwen35_plan(ag_model *m, const ag_context_params *cp, ag_plan *
             out->kv = z.kv;
             out->recurrent = z.rec;
             out->scratch = z.scratch + z.act;
-            /* tensors copied as f32 at load */
-            size_t copies = (size_t)q.d + (size_t)q.L * sizeof(layer) + (size_t)q.n_rot * 4;
-            for (int i = 0; i < q.L; i++)
-                copies += 2 * (size_t)q.d + (q.layers[i].is_rec ? (size_t)q.Kc * q.Cc + 2 * (size_t)q.Hv + (size_t)q.Dv
-                                                                 : 2 * (size_t)q.Dh);
-            out->metadata += copies * sizeof(float);
+            /* the model's own tables, and small tensors converted to f32 at load */
+            out->metadata += (size_t)q.L * sizeof(layer) + (size_t)(q.n_rot / 2 + 1) * sizeof(double);
+            const ag_gguf *g = m->gguf;
+            static const char *const all[] = {"attn_norm.weight", "post_attention_norm.weight"};
+            static const char *const rec[] = {"ssm_conv1d.weight", "ssm_dt.bias", "ssm_a", "ssm_norm.weight"};
+            static const char *const att[] = {"attn_q_norm.weight", "attn_k_norm.weight"};
+            char nm[160];
+            out->metadata += ag_model_f32_copy_bytes(g, "output_norm.weight");
+            for (int i = 0; i < q.L; i++) {
+                for (int j = 0; j < 2; j++) {
+                    snprintf(nm, sizeof(nm), "blk.%d.%s", i, all[j]);
+                    out->metadata += ag_model_f32_copy_bytes(g, nm);
+                }
+                for (int j = 0; j < (q.layers[i].is_rec ? 4 : 2); j++) {
+                    snprintf(nm, sizeof(nm), "blk.%d.%s", i, q.layers[i].is_rec ? rec[j] : att[j]);
+                    out->metadata += ag_model_f32_copy_bytes(g, nm);
+                }
+            }
         }
     }
     free(q.layers);
@@ -546,7 +550,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->v[i] = (uint8_t *)alloc_f(n_ctx * (size_t)q->Hkv, (s->vrow + 3) / 4, &ok);
     }
     for (int i = 0; ok && i < q->n_rec; i++) {
-        s->conv[i] = alloc_f((size_t)(q->Kc - 1) + 1, (size_t)q->Cc, &ok);
+        s->conv[i] = alloc_f((size_t)max_i(q->Kc - 1, 1), (size_t)q->Cc, &ok);
         s->ssm[i] = alloc_f((size_t)q->Hv * q->Dv, (size_t)q->Dk, &ok);
     }
     int attn_w = 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh;
@@ -556,13 +560,16 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->x = alloc_f(T, (size_t)q->d, &ok);
         s->u = alloc_f(T, (size_t)q->d, &ok);
         s->tmp = alloc_f(T, (size_t)q->d, &ok);
-        s->proj = alloc_f(T, (size_t)s->proj_w, &ok);
-        s->gate = alloc_f(T, (size_t)(q->Hv * q->Dv), &ok);
-        s->y = alloc_f(T, (size_t)s->y_w, &ok);
-        s->ffa = alloc_f(T, (size_t)q->f, &ok);
-        s->ffb = alloc_f(T, (size_t)q->f, &ok);
-        s->ba = alloc_f(T, (size_t)(2 * q->Hv), &ok);
-        s->convseq = alloc_f(T + (size_t)q->Kc, (size_t)q->Cc, &ok);
+        s->mix = alloc_f(mix_floats(q, T), 1, &ok);
+        if (ok) {
+            s->proj = s->mix;
+            s->gate = s->proj + T * (size_t)s->proj_w;
+            s->y = s->gate + T * (size_t)(q->Hv * q->Dv);
+            s->ba = s->y + T * (size_t)s->y_w;
+            s->convhist = s->ba + T * (size_t)(2 * q->Hv);
+            s->ffa = s->mix;
+            s->ffb = s->mix + T * (size_t)q->f;
+        }
         s->att_stride = att_scratch_bytes(q->H / q->Hkv, q->Dh);
         s->att = aligned_alloc(64, (size_t)nth * s->att_stride);
         if (!s->att) ok = false;
@@ -815,16 +822,21 @@ static void deltanet(ag_context *c, const layer *l, int T)
     const int64_t ld4[4] = {s->proj_w, q->Hv * q->Dv, 2 * q->Hv, 2 * q->Hv};
     ag_matmul_multi(&c->exec, 4, w4, s->u, q->d, T, y4, ld4);
 
-    /* causal depthwise conv over [state (Kc-1 rows) | this batch], then SiLU */
-    float *seq = s->convseq, *cst = s->conv[l->slot];
-    memcpy(seq, cst, (size_t)hist * Cc * sizeof(float));
-    for (int t = 0; t < T; t++) memcpy(seq + (size_t)(hist + t) * Cc, s->proj + (size_t)t * s->proj_w, (size_t)Cc * sizeof(float));
-    for (int t = 0; t < T; t++) {
+    /* Causal depthwise conv over seq = [state (Kc-1 rows) | this batch], then
+     * SiLU, in place: output t goes to proj row t (seq row t+hist), and runs
+     * from the last token down, so no later output reads an overwritten row. */
+    float *old = s->convhist, *cst = s->conv[l->slot];
+    memcpy(old, cst, (size_t)hist * Cc * sizeof(float));
+#define SEQ_ROW(r) ((r) < hist ? old + (size_t)(r) * Cc : s->proj + (size_t)((r) - hist) * s->proj_w)
+    for (int r = 0; r < hist; r++) memcpy(cst + (size_t)r * Cc, SEQ_ROW(T + r), (size_t)Cc * sizeof(float));
+    for (int t = T - 1; t >= 0; t--) {
+        const float *rows[64]; /* Kc <= 64 (load_hparams) */
+        for (int k = 0; k < Kc; k++) rows[k] = SEQ_ROW(t + k);
         float *out = s->proj + (size_t)t * s->proj_w;
         for (int ch = 0; ch < Cc; ch++) {
             const float *w = l->conv_w + (size_t)ch * Kc;
             float acc = 0;
-            for (int k = 0; k < Kc; k++) acc += w[k] * seq[(size_t)(t + k) * Cc + ch];
+            for (int k = 0; k < Kc; k++) acc += w[k] * rows[k][ch];
             out[ch] = ag_silu(acc);
         }
         int qk = q->Hk * q->Dk;
@@ -833,7 +845,7 @@ static void deltanet(ag_context *c, const layer *l, int T)
             l2norm(out + qk + (size_t)h * q->Dk, q->Dk, q->eps);
         }
     }
-    memcpy(cst, seq + (size_t)T * Cc, (size_t)hist * Cc * sizeof(float));
+#undef SEQ_ROW
 
     mix_job j = {q, l, s, T, 0, c->params.n_ctx};
     ag_pool_run(c->exec.pool, delta_worker, &j);

@@ -30,13 +30,17 @@
  *
  * Hostile logits: NaN is treated as -inf; +inf is clamped to FLT_MAX (so a
  * +inf token wins without producing inf - inf); all -inf gives the lowest id.
- * All scratch lives in the sampler and is grown on the first call for a
- * vocabulary size, so steady-state sampling does not allocate. */
+ * All scratch lives in the sampler and is grown on the first call, so
+ * steady-state sampling does not allocate. The logits row is read in place
+ * (penalised tokens are looked up in a short sorted list), so greedy and
+ * top-k <= 512 keep no per-vocabulary copy: 2 MB less resident memory for
+ * a 248k vocabulary, which the memory plan counts. */
 #include "airgap.h"
 #include "core/status.h"
 #include "sample/rng.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +58,9 @@ struct ag_sampler {
     size_t hist_len;       /* tokens in the ring (<= hist_cap) */
     size_t hist_head;      /* where the next token goes */
     int32_t *win;          /* scratch: sorted copy of the ring (hist_cap) */
-    cand *cand;            /* scratch: one entry per vocabulary token */
+    cand *pen;             /* scratch: penalised tokens (hist_cap) */
+    cand *cand;            /* scratch: the candidates; one per vocabulary token only
+                              when top-k is off or large, else k */
     size_t n_cand;         /* capacity of cand */
 };
 
@@ -121,7 +127,8 @@ ag_status ag_sampler_create(const ag_sampler_params *p, ag_sampler **out)
     if (s->hist_cap > 0) {
         s->hist = malloc(s->hist_cap * sizeof(*s->hist));
         s->win = malloc(s->hist_cap * sizeof(*s->win));
-        if (!s->hist || !s->win) {
+        s->pen = malloc(s->hist_cap * sizeof(*s->pen));
+        if (!s->hist || !s->win || !s->pen) {
             ag_sampler_free(s);
             return ag_fail(AG_ERR_NOMEM, "sampler: out of memory for a penalty window of %d",
                            (int)q.penalty_last_n);
@@ -138,6 +145,7 @@ void ag_sampler_free(ag_sampler *s)
         return;
     free(s->hist);
     free(s->win);
+    free(s->pen);
     free(s->cand);
     free(s);
 }
@@ -180,14 +188,16 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* c[i] is indexed by token id here (before any reordering). */
-static void apply_penalties(ag_sampler *s, cand *c, int32_t n_vocab)
+/* The penalised tokens of the window, ascending by id, with their new
+ * logits, into s->pen; returns how many. Other tokens keep their logit, so
+ * the pipeline reads the logits row in place and looks these up in order. */
+static size_t penalties(ag_sampler *s, const float *logits, int32_t n_vocab)
 {
     const ag_sampler_params *p = &s->p;
     if (s->hist_len == 0 ||
         (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f))
-        return;
-    size_t n = s->hist_len;
+        return 0;
+    size_t n = s->hist_len, k = 0;
     memcpy(s->win, s->hist, n * sizeof(*s->win));
     qsort(s->win, n, sizeof(*s->win), cmp_i32);
     for (size_t i = 0; i < n;) {
@@ -199,12 +209,13 @@ static void apply_penalties(ag_sampler *s, cand *c, int32_t n_vocab)
         i = j;
         if (t < 0 || t >= n_vocab)
             continue;                      /* a token of another vocabulary: no effect */
-        double v = c[t].v;
+        double v = sanitize(logits[t]);
         if (p->repeat_penalty != 1.0f)
             v = v > 0 ? v / p->repeat_penalty : v * p->repeat_penalty;
         v -= count * p->frequency_penalty + p->presence_penalty;
-        c[t].v = sanitize(v);
+        s->pen[k++] = (cand){sanitize(v), t};
     }
+    return k;
 }
 
 /* The total order of candidates: larger value first, then lower id. */
@@ -258,22 +269,10 @@ static void sift_down(cand *c, size_t k, size_t i)
     }
 }
 
-/* Reorders c[0, n) so that c[0, k) are the k best (in no particular order).
- * Small k: one pass keeping the best k in a heap at the front, where almost
- * every element costs one comparison with the root. Larger k: quickselect. */
+/* Reorders c[0, n) so that c[0, k) are the k best (in no particular order),
+ * by quickselect (large k; a small k takes the heap pass in the pipeline). */
 static void select_best(cand *c, size_t n, size_t k, uint64_t *st)
 {
-    if (k <= 512) {
-        for (size_t i = k / 2; i-- > 0;)
-            sift_down(c, k, i);
-        for (size_t i = k; i < n; i++) {
-            if (better(c[i], c[0])) {
-                c[0] = c[i];
-                sift_down(c, k, 0);
-            }
-        }
-        return;
-    }
     size_t lo = 0, hi = n;
     while (hi - lo > 1) {
         size_t m = partition(c, lo, hi, st);
@@ -338,42 +337,63 @@ int32_t ag_sampler_sample(ag_sampler *s, const float *logits, int32_t n_vocab)
         return -1;
     }
     size_t n = (size_t)n_vocab;
-    if (n > s->n_cand) {
-        cand *nc = realloc(s->cand, n * sizeof(*nc));
+    const ag_sampler_params *p = &s->p;
+    size_t n_pen = penalties(s, logits, n_vocab), ip = 0;
+    const cand *pen = s->pen;
+    /* candidate i in id order: the penalised value, else the sanitised logit */
+#define CAND(i) (ip < n_pen && pen[ip].id == (int32_t)(i) ? pen[ip++] \
+                 : (cand){isnan(logits[i]) ? -INFINITY : logits[i] > FLT_MAX ? FLT_MAX : logits[i], (int32_t)(i)})
+
+    /* 1-2. greedy: one pass over the row */
+    if (p->temperature <= 0.0f) {
+        cand best = CAND(0);
+        for (size_t i = 1; i < n; i++) {
+            cand x = CAND(i);
+            if (x.v > best.v)
+                best = x;
+        }
+        return best.id;
+    }
+
+    /* 3. top-k: a small k keeps the k best of one pass in a heap (most tokens
+     * cost one comparison with its root), so only k candidates are stored;
+     * otherwise every token is a candidate and a quickselect picks k */
+    uint64_t pst = 0x243f6a8885a308d3ull;   /* pivot stream, reset per call: deterministic */
+    bool heap = p->top_k > 0 && (size_t)p->top_k < n && p->top_k <= 512;
+    size_t need = heap ? (size_t)p->top_k : n;
+    if (need > s->n_cand) {
+        cand *nc = realloc(s->cand, need * sizeof(*nc));
         if (!nc) {
-            ag_fail(AG_ERR_NOMEM, "sampler: out of memory for %zu candidates", n);
+            ag_fail(AG_ERR_NOMEM, "sampler: out of memory for %zu candidates", need);
             return -1;
         }
         s->cand = nc;
-        s->n_cand = n;
+        s->n_cand = need;
     }
     cand *c = s->cand;
-    const ag_sampler_params *p = &s->p;
-
-    /* 1. sanitise, penalties */
-    for (size_t i = 0; i < n; i++) {
-        float v = logits[i];
-        c[i].v = isnan(v) ? -INFINITY : v > FLT_MAX ? FLT_MAX : v;
-        c[i].id = (int32_t)i;
-    }
-    apply_penalties(s, c, n_vocab);
-
-    /* 2. greedy */
-    if (p->temperature <= 0.0f) {
-        size_t best = 0;
-        for (size_t i = 1; i < n; i++)
-            if (c[i].v > c[best].v)
-                best = i;
-        return (int32_t)best;
-    }
-
-    /* 3. top-k */
-    uint64_t pst = 0x243f6a8885a308d3ull;   /* pivot stream, reset per call: deterministic */
     size_t nc = n;
-    if (p->top_k > 0 && (size_t)p->top_k < n) {
+    if (heap) {
         nc = (size_t)p->top_k;
-        select_best(c, n, nc, &pst);
+        for (size_t i = 0; i < nc; i++)
+            c[i] = CAND(i);
+        for (size_t i = nc / 2; i-- > 0;)
+            sift_down(c, nc, i);
+        for (size_t i = nc; i < n; i++) {
+            cand x = CAND(i);
+            if (better(x, c[0])) {
+                c[0] = x;
+                sift_down(c, nc, 0);
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            c[i] = CAND(i);
+        if (p->top_k > 0 && (size_t)p->top_k < n) {
+            nc = (size_t)p->top_k;
+            select_best(c, n, nc, &pst);
+        }
     }
+#undef CAND
 
     /* 4. temperature + softmax (unnormalised: v = exp((logit - max) / T), sum z) */
     size_t best = 0;

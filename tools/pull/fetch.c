@@ -38,7 +38,7 @@
 #include "sha256.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
+#include "curl_lazy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -442,7 +442,8 @@ static int on_xfer(void *u, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl
 /* Runs one GET; afterwards x->status, x->body, x->err say how it went. */
 static CURLcode perform(const net *n, xfer *x, const char *url, uint64_t range_from)
 {
-    CURL *c = curl_easy_init();
+    const ag_curl_api *cu = ag_curl_load(NULL, 0);
+    CURL *c = cu ? cu->easy_init() : NULL;
     struct curl_slist *hdrs = NULL;
     char range[32];
     if (!c)
@@ -457,41 +458,41 @@ static CURLcode perform(const net *n, xfer *x, const char *url, uint64_t range_f
     x->err = 0;
     x->decided = false;
     if (n->auth[0])
-        hdrs = curl_slist_append(hdrs, n->auth);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+        hdrs = cu->slist_append(hdrs, n->auth);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    cu->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #endif
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airgap-pull/0.1");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, n->conn_timeout);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, n->low_limit);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, n->low_time);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_USERAGENT, "airgap-pull/0.1");
+    cu->easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, n->conn_timeout);
+    cu->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, n->low_limit);
+    cu->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, n->low_time);
+    cu->easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     if (hdrs)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        cu->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (!x->is_download) {
-        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, LISTING_TIMEOUT);
+        cu->easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+        cu->easy_setopt(c, CURLOPT_TIMEOUT, LISTING_TIMEOUT);
     }
     if (range_from > 0) {
         snprintf(range, sizeof(range), "%llu-", (unsigned long long)range_from);
-        curl_easy_setopt(c, CURLOPT_RANGE, range);
+        cu->easy_setopt(c, CURLOPT_RANGE, range);
     }
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-    CURLcode res = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdrs);
+    cu->easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    cu->easy_setopt(c, CURLOPT_HEADERDATA, x);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    cu->easy_setopt(c, CURLOPT_WRITEDATA, x);
+    cu->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
+    cu->easy_setopt(c, CURLOPT_XFERINFODATA, x);
+    CURLcode res = cu->easy_perform(c);
+    cu->easy_cleanup(c);
+    cu->slist_free_all(hdrs);
     x->curl = NULL;
     if (g_interrupted && !x->err)
         x->err = AG_PULL_ERR_INTERRUPTED;
@@ -508,7 +509,7 @@ static bool transient(CURLcode r)
 
 static const char *curl_reason(const xfer *x, CURLcode r)
 {
-    return x->errbuf[0] ? x->errbuf : curl_easy_strerror(r);
+    return x->errbuf[0] ? x->errbuf : ag_curl_load(NULL, 0)->easy_strerror(r);
 }
 
 /* The server's own explanation: JSON {"error": "..."} or X-Error-Message. */
@@ -1182,11 +1183,15 @@ int ag_pull_run(const ag_pull_opts *o, const char *spec_s, char *out, size_t cap
     net n;
     if ((rc = net_init(o, &n)))
         return rc;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    char why[512];
+    const ag_curl_api *cu = ag_curl_load(why, sizeof(why));
+    if (!cu)
+        return ag_pull_fail(AG_PULL_ERR_NETWORK, "%s", why);
+    if (cu->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return ag_pull_fail(AG_PULL_ERR_NETWORK, "cannot initialize libcurl");
     sigint_begin();
     rc = pull_remote(&n, o, &spec, out, cap);
     sigint_end();
-    curl_global_cleanup();
+    cu->global_cleanup();
     return rc;
 }

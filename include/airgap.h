@@ -239,8 +239,8 @@ typedef struct ag_plan {
     uint32_t size;            /* = sizeof(ag_plan) */
     ag_context_params ctx;    /* with defaults resolved (n_ctx, n_batch, n_threads) */
     uint64_t weights;         /* tensor data: mapped from the file, never copied */
-    uint64_t metadata;        /* the file's header and tokenizer pages, the vocabulary's tables,
-                                 small tensors copied as f32 */
+    uint64_t metadata;        /* the vocabulary's tables, small tensors converted to f32 (the
+                                 header's pages are released after load) */
     uint64_t kv;              /* the KV cache at n_ctx positions */
     uint64_t recurrent;       /* DeltaNet conv + recurrent state */
     uint64_t scratch;         /* activations and kernel scratch for n_batch tokens */

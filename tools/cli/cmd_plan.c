@@ -44,7 +44,7 @@ void cli_plan_print(FILE *f, const char *path, const ag_plan *p)
             (int)p->ctx.n_batch, (int)p->ctx.n_threads);
     const struct { const char *name; uint64_t v; const char *what; } rows[] = {
         { "weights", p->weights, "mapped from the file, never copied" },
-        { "metadata", p->metadata, "file header, tokenizer tables, small tensors" },
+        { "metadata", p->metadata, "tokenizer tables, small tensors as f32" },
         { "KV cache", p->kv, "attention layers, at the full context" },
         { "recurrent", p->recurrent, "DeltaNet conv + state" },
         { "scratch", p->scratch, "activations and kernel scratch" },

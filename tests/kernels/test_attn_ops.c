@@ -205,6 +205,161 @@ static void test_pv(const ag_kernel_level *lv)
             for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_one(lv, nrs[a], nks[b], ns[c]);
 }
 
+/* ---- pv_f16 ---- */
+
+static void test_pv_f16_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = 2 * (size_t)n + 6; /* bytes; odd in f16 */
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk,
+                 nvb = (size_t)(nk - 1) * ldv + 2 * (size_t)n;
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *p = xmalloc(np * sizeof(float));
+    float *y = ybuf + 1, *y0 = xmalloc(ny * sizeof(float)), *tmp = xmalloc((size_t)n * sizeof(float));
+    uint8_t *vbuf = xmalloc(nvb + 2), *v = vbuf + 2;
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_F16);
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (size_t i = 0; i < np; i++) p[i] = (float)urand();
+    for (int64_t k = 0; k < nk; k++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (k % 3 == 0 ? 100.0f : 1.0f);
+        tt->from_float(tmp, v + (size_t)k * ldv, n);
+    }
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    lv->pv_f16(y, ldy, p, ldp, v, ldv, nr, nk, n);
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            double want = y0[iy], mag = fabs(y0[iy]);
+            for (int64_t k = 0; k < nk; k++) {
+                tt->to_float(v + (size_t)k * ldv, tmp, n);
+                const double t = (double)p[(size_t)r * ldp + (size_t)k] * tmp[e];
+                want += t;
+                mag += fabs(t);
+            }
+            const int ok = fabs(y[iy] - want) <= 1e-5 * mag + 1e-30;
+            CHECK(ok, "%s pv_f16 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", lv->name, (long long)nr,
+                  (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
+            bad += !ok;
+        }
+    for (int64_t r = 0; r + 1 < nr; r++)
+        for (size_t e = (size_t)n; e < ldy; e++)
+            if (y[(size_t)r * ldy + e] != SENTINEL) {
+                CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
+                      (long long)nk, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
+                  (long long)nk, (long long)n);
+            break;
+        }
+    free(ybuf);
+    free(p);
+    free(y0);
+    free(tmp);
+    free(vbuf);
+}
+
+static void test_pv_f16(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 13}, nks[] = {1, 2, 7, 33, 64}, ns[] = {1, 15, 16, 17, 64, 100, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_f16_one(lv, nrs[a], nks[b], ns[c]);
+}
+
+/* ---- pv_q8_0 ---- */
+
+/* lv's pv_q8_0 (or, lv NULL, ag_pv_q8_0_ref) against the reference
+ * (bit-identical) and exact math (the bound of the 8-bit weights) */
+static void test_pv_q8_0_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const int64_t nb = n / 32;
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = (size_t)nb * 34 + 6; /* 2-byte aligned rows */
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk,
+                 nvb = (size_t)(nk - 1) * ldv + (size_t)nb * 34;
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *p = xmalloc(np * sizeof(float));
+    float *y = ybuf + 1, *y0 = xmalloc(ny * sizeof(float)), *yr = xmalloc(ny * sizeof(float));
+    float *tmp = xmalloc((size_t)n * sizeof(float));
+    uint8_t *vbuf = xmalloc(nvb + 2), *v = vbuf + 2;
+    const size_t sb = (AG_PV_Q8_0_SCRATCH(nr, n) + 63) / 64 * 64;
+    uint8_t *scratch = aligned_alloc(64, sb), *scratch_ref = aligned_alloc(64, sb);
+    if (!scratch || !scratch_ref) abort();
+    memset(scratch, 0xff, sb); /* NaN garbage: the kernel must not depend on it */
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_Q8_0);
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t k = 0; k < nk; k++) {
+            double u = urand(); /* softmax-like: a few near 1, many tiny, some exact 0; row 2 all 0 */
+            p[(size_t)r * ldp + (size_t)k] = r == 2 ? 0.0f : u < 0.1 ? 0.0f : u < 0.3 ? (float)urand() : (float)(urand() * 1e-3);
+        }
+    for (int64_t k = 0; k < nk; k++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (e / 32 % 2 ? 30.0f : 0.3f) * (k % 5 == 1 ? 10.0f : 1.0f);
+        tt->from_float(tmp, v + (size_t)k * ldv, n);
+    }
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    memcpy(yr, y, ny * sizeof(float));
+    const char *name = lv ? lv->name : "ref-fn";
+    ag_pv_q8_0_ref(yr, ldy, p, ldp, v, ldv, nr, nk, n, scratch_ref);
+    if (lv) lv->pv_q8_0(y, ldy, p, ldp, v, ldv, nr, nk, n, scratch);
+    else memcpy(y, yr, ny * sizeof(float));
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            /* exact math, and the 8-bit weights' bound: 0.5 / 255 of the row's largest p * d per |code| */
+            double want = y0[iy], mag = fabs(y0[iy]), m = 0, qs = 0;
+            for (int64_t k = 0; k < nk; k++) {
+                const blk_q8_0 *blk = (const blk_q8_0 *)(v + (size_t)k * ldv) + e / 32;
+                const double d = ag_f16_to_f32((uint16_t)(blk->d[0] | blk->d[1] << 8));
+                const double pk = p[(size_t)r * ldp + (size_t)k];
+                want += pk * d * blk->qs[e % 32];
+                mag += fabs(pk * d * blk->qs[e % 32]);
+                m = pk * d > m ? pk * d : m;
+                qs += fabs((double)blk->qs[e % 32]);
+            }
+            const int ok = fabs(y[iy] - want) <= 0.5 / 255 * m * qs * 1.001 + 1e-6 * mag + 1e-30;
+            CHECK(ok, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", name, (long long)nr,
+                  (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
+            const int same = memcmp(&y[iy], &yr[iy], sizeof(float)) == 0;
+            CHECK(same, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, reference %.9g", name,
+                  (long long)nr, (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], yr[iy]);
+            bad += !ok || !same;
+        }
+    for (int64_t r = 0; r + 1 < nr; r++)
+        for (size_t e = (size_t)n; e < ldy; e++)
+            if (y[(size_t)r * ldy + e] != SENTINEL) {
+                CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote into the stride gap", name, (long long)nr,
+                      (long long)nk, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote past the last row", name, (long long)nr,
+                  (long long)nk, (long long)n);
+            break;
+        }
+    free(ybuf);
+    free(p);
+    free(y0);
+    free(yr);
+    free(tmp);
+    free(vbuf);
+    free(scratch);
+    free(scratch_ref);
+}
+
+static void test_pv_q8_0(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 13, 17, 31, 64}, nks[] = {1, 2, 3, 4, 5, 7, 16, 33, 63, 64},
+                         ns[] = {32, 64, 96, 128, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_q8_0_one(lv, nrs[a], nks[b], ns[c]);
+}
+
 /* ---- to_f32 ---- */
 
 /* row (n values of type t, any address) through the level and the reference */
@@ -351,6 +506,7 @@ int main(int argc, char **argv)
     for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++)
         CHECK(ref->k[types[a]].to_f32 == ag_type_traits_of(types[a])->to_float, "ref to_f32 of type %u",
               types[a]);
+    test_pv_q8_0(NULL); /* the reference itself against exact math */
     for (int l = 0; l < ag_kernels_count(); l++) {
         const ag_kernel_level *lv = ag_kernels_level(l);
         const int before = test_failures;
@@ -358,6 +514,8 @@ int main(int argc, char **argv)
         if (!lv->exp_sum || !lv->pv_f32) continue;
         test_exp_sum(lv, ref);
         test_pv(lv);
+        if (lv->pv_f16) test_pv_f16(lv);
+        if (lv->pv_q8_0) test_pv_q8_0(lv);
         test_to_f32(lv);
         printf("%s: %s\n", lv->name, test_failures == before ? "ok" : "FAILED");
     }

@@ -125,6 +125,183 @@ static void pv_f32_avx512(float *y, size_t ldy, const float *p, size_t ldp, cons
     }
 }
 
+/* ---- pv_f16 ---- */
+
+/* pv_tile with f16 value rows: each v vector converted by vcvtph2ps as it
+ * is loaded (exact), so no f32 copy of the tile is written and re-read */
+AG_INLINE void pv16_tile(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nk,
+                         const int R, const int CV, __mmask16 mask)
+{
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++)
+            acc[r][c] = _mm512_maskz_loadu_ps(c == CV - 1 ? mask : 0xffff, y + r * ldy + 16 * c);
+    for (int64_t k = 0; k < nk; k++) {
+        const uint8_t *vk = v + (size_t)k * ldv;
+        __m512 vv[4];
+        for (int c = 0; c < CV; c++)
+            vv[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(c == CV - 1 ? mask : 0xffff, vk + 32 * c));
+        for (int r = 0; r < R; r++) {
+            const __m512 b = _mm512_set1_ps(p[r * ldp + (size_t)k]);
+            for (int c = 0; c < CV; c++) acc[r][c] = _mm512_fmadd_ps(b, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, c == CV - 1 ? mask : 0xffff, acc[r][c]);
+}
+
+AG_INLINE void pv16_strip(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nr,
+                          int64_t nk, const int CV, __mmask16 mask)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4)
+        pv16_tile(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, v, ldv, nk, 4, CV, mask);
+    float *yr = y + (size_t)r * ldy;
+    const float *pr = p + (size_t)r * ldp;
+    switch (nr - r) {
+    case 3: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 3, CV, mask); break;
+    case 2: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 2, CV, mask); break;
+    case 1: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 1, CV, mask); break;
+    default: break;
+    }
+}
+
+static void pv_f16_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *vv, size_t ldv,
+                          int64_t nr, int64_t nk, int64_t n)
+{
+    const uint8_t *v = vv;
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64) pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, 0xffff);
+    const int64_t left = n - e;
+    const __mmask16 mask = mask16(left - 16 * ((left - 1) / 16));
+    switch ((left + 15) / 16) {
+    case 4: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, mask); break;
+    case 3: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 3, mask); break;
+    case 2: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 2, mask); break;
+    case 1: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 1, mask); break;
+    default: break;
+    }
+}
+
+/* ---- pv_q8_0 (VNNI) ---- */
+
+/* The tile's q8_0 codes, 4 keys interleaved per 32-bit lane (scratch
+ * layout in kernels.c: group g, column e at bytes (g * n + e) * 4), keys
+ * nk..63 of the last group zero; and the block scales as f32. */
+static void repack_q8_0(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uint8_t *vp, float *dt)
+{
+    const int64_t nb = n / 32, ng = (nk + 3) / 4;
+    for (int64_t g = 0; g < ng; g++) {
+        const blk_q8_0 *row[4];
+        for (int j = 0; j < 4; j++) row[j] = 4 * g + j < nk ? (const blk_q8_0 *)(v + (size_t)(4 * g + j) * ldv) : NULL;
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i a[4];
+            for (int j = 0; j < 4; j++) a[j] = row[j] ? load256(row[j][b].qs) : _mm256_setzero_si256();
+            const __m256i lo01 = _mm256_unpacklo_epi8(a[0], a[1]), hi01 = _mm256_unpackhi_epi8(a[0], a[1]);
+            const __m256i lo23 = _mm256_unpacklo_epi8(a[2], a[3]), hi23 = _mm256_unpackhi_epi8(a[2], a[3]);
+            /* 128-bit lanes: A = cols 0-3 | 16-19, B = 4-7 | 20-23, C = 8-11 | 24-27, D = 12-15 | 28-31 */
+            const __m256i A = _mm256_unpacklo_epi16(lo01, lo23), B = _mm256_unpackhi_epi16(lo01, lo23);
+            const __m256i C = _mm256_unpacklo_epi16(hi01, hi23), D = _mm256_unpackhi_epi16(hi01, hi23);
+            __m256i *o = (__m256i *)(vp + (size_t)(g * n + 32 * b) * 4);
+            _mm256_store_si256(o, _mm256_permute2x128_si256(A, B, 0x20));
+            _mm256_store_si256(o + 1, _mm256_permute2x128_si256(C, D, 0x20));
+            _mm256_store_si256(o + 2, _mm256_permute2x128_si256(A, B, 0x31));
+            _mm256_store_si256(o + 3, _mm256_permute2x128_si256(C, D, 0x31));
+        }
+    }
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k = 0; k < AG_PV_TILE; k++) /* all 64: the weights' masked lanes multiply them */
+            dt[b * AG_PV_TILE + k] = k < nk ? x86_f16(((const blk_q8_0 *)(v + (size_t)k * ldv))[b].d) : 0.0f;
+}
+
+/* y rows r < R, columns [0, 16 * CV) of block pair (b, b + 1) += the 8-bit
+ * weights x codes; CV = 2 is one block */
+AG_INLINE void pvq_tile(float *y, size_t ldy, const uint8_t *c, const float *cs, int64_t nb, const uint8_t *vp,
+                        int64_t n, int64_t ng, const int R, const int CV)
+{
+    __m512i acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < CV; j++) acc[r][j] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *vg = vp + (size_t)g * n * 4;
+        __m512i vv[4];
+        for (int j = 0; j < CV; j++) vv[j] = _mm512_load_si512(vg + 64 * j);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *cr = c + (size_t)r * nb * AG_PV_TILE + 4 * g;
+            int32_t c0, c1;
+            memcpy(&c0, cr, 4);
+            const __m512i b0 = _mm512_set1_epi32(c0);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, vv[0]);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b0, vv[1]);
+            if (CV == 4) {
+                memcpy(&c1, cr + AG_PV_TILE, 4);
+                const __m512i b1 = _mm512_set1_epi32(c1);
+                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], b1, vv[2]);
+                acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], b1, vv[3]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < CV; j++) {
+            float *yr = y + (size_t)r * ldy + 16 * j;
+            const __m512 s = _mm512_set1_ps(cs[r * nb + j / 2]);
+            _mm512_storeu_ps(yr, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][j]), s, _mm512_loadu_ps(yr)));
+        }
+}
+
+AG_INLINE void pvq_strip(float *y, size_t ldy, const uint8_t *c, const float *cs, int64_t nb, const uint8_t *vp,
+                         int64_t n, int64_t ng, int64_t nr, const int CV)
+{
+    int64_t r = 0;
+    const size_t cst = (size_t)nb * AG_PV_TILE;
+    for (; r + 4 <= nr; r += 4)
+        pvq_tile(y + (size_t)r * ldy, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 4, CV);
+    float *yr = y + (size_t)r * ldy;
+    switch (nr - r) {
+    case 3: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 3, CV); break;
+    case 2: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 2, CV); break;
+    case 1: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 1, CV); break;
+    default: break;
+    }
+}
+
+static void pv_q8_0_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv,
+                           int64_t nr, int64_t nk, int64_t n, void *scratch)
+{
+    const int64_t nb = n / 32, ng = (nk + 3) / 4; /* codes of keys nk..4 ng - 1 come out 0 (masked p) */
+    uint8_t *vp = scratch;
+    float *dt = (float *)(vp + (size_t)AG_PV_TILE * n);
+    uint8_t *c = vp + (size_t)(AG_PV_TILE + 8) * n;
+    float *cs = (float *)(c + (size_t)nr * nb * AG_PV_TILE);
+    repack_q8_0(v, ldv, nk, n, vp, dt);
+    /* the 8-bit weights per row and block (ag_pv_q8_0_ref) */
+    const int nv = (int)((nk + 15) / 16);
+    for (int64_t r = 0; r < nr; r++) {
+        __m512 pr[4];
+        for (int i = 0; i < nv; i++) pr[i] = _mm512_maskz_loadu_ps(mask16(nk - 16 * i), p + (size_t)r * ldp + 16 * i);
+        for (int64_t b = 0; b < nb; b++) {
+            __m512 x[4], mx = _mm512_setzero_ps();
+            for (int i = 0; i < nv; i++) {
+                x[i] = _mm512_mul_ps(pr[i], _mm512_load_ps(dt + b * AG_PV_TILE + 16 * i));
+                mx = _mm512_max_ps(mx, x[i]);
+            }
+            const float m = _mm512_reduce_max_ps(mx);
+            const float inv = m > 0 ? 255.0f / m : 0.0f;
+            cs[r * nb + b] = m / 255.0f;
+            const __m512 vi = _mm512_set1_ps(inv);
+            uint8_t *cr = c + (size_t)(r * nb + b) * AG_PV_TILE;
+            for (int i = 0; i < nv; i++) {
+                const __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x[i], vi), X86_RND);
+                _mm_store_si128((__m128i *)(cr + 16 * i), _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512())));
+            }
+        }
+    }
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64)
+        pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 4);
+    if (e < n) pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 2);
+}
+
 /* ---- to_f32 ---- */
 
 static void to_f32_f16(const void *src, float *dst, int64_t n)
@@ -185,6 +362,8 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
     lv->pv_f32 = pv_f32_avx512;
+    lv->pv_f16 = pv_f16_avx512;
+    lv->pv_q8_0 = pv_q8_0_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
     lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;

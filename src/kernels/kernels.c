@@ -180,6 +180,8 @@ static void setup_ref(ag_kernel_level *lv)
     lv->axpby_f32 = axpby_f32_ref;
     lv->exp_sum = exp_sum_ref;
     lv->pv_f32 = pv_f32_ref;
+    lv->qk_f16 = NULL;
+    lv->qk_q8_0 = NULL;
     lv->pv_f16 = NULL;
     lv->pv_q8_0 = NULL;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

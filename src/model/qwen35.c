@@ -708,6 +708,10 @@ static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int i
     const ag_to_float_fn v_to_f32 = kl->k[s->tv_id].to_f32;
     const int Dh = q->Dh, group = q->H / q->Hkv, tb = att_rows(group) / group;
     const bool vq8 = s->tv_id == AG_TYPE_Q8_0 && kl->pv_q8_0, vf16 = s->tv_id == AG_TYPE_F16 && kl->pv_f16;
+    const ag_gemm_fn qk = s->tk_id == AG_TYPE_F16 && kl->qk_f16 ? kl->qk_f16 : kk->gemm;
+    /* the transposing int8 QK pays for its transpose from 8 query rows on
+     * (test_attn_ops --bench: 0.8x the gemm at 4 rows, 1.4x at 8, 3.7x at 64) */
+    const bool kq8 = s->tk_id == AG_TYPE_Q8_0 && kl->qk_q8_0;
 
     size_t arow = kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
     float *qf = (float *)(base + L->qf), *sc = (float *)(base + L->sc), *vf = (float *)(base + L->vbuf);
@@ -733,7 +737,8 @@ static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int i
     int k_end = tile1 * ATT_TILE < n_keys ? tile1 * ATT_TILE : n_keys;
     for (int k0 = tile0 * ATT_TILE; k0 < k_end; k0 += ATT_TILE) {
         int nk = k_end - k0 < ATT_TILE ? k_end - k0 : ATT_TILE;
-        kk->gemm(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
+        if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
+        else qk(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
         for (int r = 0; r < rows; r++) {
             float *sr = sc + (size_t)r * ATT_TILE;
             int valid = j->p0 + t0 + r / group + 1 - k0; /* causal: keys < position + 1 */

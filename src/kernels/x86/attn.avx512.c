@@ -43,7 +43,7 @@ AG_INLINE __m512 exp512(__m512 d)
     return _mm512_maskz_mul_ps((__mmask16)~zero, p, _mm512_castsi512_ps(e));
 }
 
-AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
+AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1); }
 
 static float exp_sum_avx512(float *x, float m, int64_t n)
 {
@@ -121,6 +121,174 @@ static void pv_f32_avx512(float *y, size_t ldy, const float *p, size_t ldp, cons
     case 3: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 3, mask); break;
     case 2: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 2, mask); break;
     case 1: pv_strip(y + e, ldy, p, ldp, v + e, ldv, nr, nk, 1, mask); break;
+    default: break;
+    }
+}
+
+/* ---- qk_f16 ---- */
+
+/* y[t * ldy + r] for keys r < KR, query rows t < TR (a 4 x 4 tile at most:
+ * 16 accumulators, each f16 key vector converted once and used TR times,
+ * each query vector loaded once and used KR times) */
+AG_INLINE void qk_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       const int KR, const int TR)
+{
+    __m512 acc[4][4];
+    for (int t = 0; t < TR; t++)
+        for (int r = 0; r < KR; r++) acc[t][r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 kv[4];
+        for (int r = 0; r < KR; r++) kv[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + r * ws + 2 * i)));
+        for (int t = 0; t < TR; t++) {
+            const __m512 qv = _mm512_loadu_ps((const float *)(a + t * as) + i);
+            for (int r = 0; r < KR; r++) acc[t][r] = _mm512_fmadd_ps(kv[r], qv, acc[t][r]);
+        }
+    }
+    if (i < n) {
+        const __mmask16 m = mask16(n - i);
+        __m512 kv[4];
+        for (int r = 0; r < KR; r++) kv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + r * ws + 2 * i));
+        for (int t = 0; t < TR; t++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, (const float *)(a + t * as) + i);
+            for (int r = 0; r < KR; r++) acc[t][r] = _mm512_fmadd_ps(kv[r], qv, acc[t][r]);
+        }
+    }
+    for (int t = 0; t < TR; t++) {
+        __m256 h[4];
+        for (int r = 0; r < 4; r++) {
+            const __m512 v = acc[t][r < KR ? r : 0];
+            h[r] = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        }
+        const __m128 s = x86_reduce4_256(h);
+        if (KR == 4) _mm_storeu_ps(y + t * ldy, s);
+        else _mm_mask_storeu_ps(y + t * ldy, (__mmask8)((1u << KR) - 1), s);
+    }
+}
+
+/* all keys for one tile of TR query rows: the key tile (64 f16 keys of
+ * 256 values = 32 KB) stays in L1 while the query tiles pass over it */
+AG_INLINE void qk_keys(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, const int TR)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 4, TR);
+    switch (nr - r) {
+    case 3: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 3, TR); break;
+    case 2: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 2, TR); break;
+    case 1: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 1, TR); break;
+    default: break;
+    }
+}
+
+static void qk_f16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                          int64_t nr, int64_t nt)
+{
+    const uint8_t *W = w, *A = a;
+    int64_t t = 0;
+    for (; t + 4 <= nt; t += 4) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 4);
+    switch (nt - t) {
+    case 3: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 3); break;
+    case 2: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 2); break;
+    case 1: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 1); break;
+    default: break;
+    }
+}
+
+/* ---- qk_q8_0 (VNNI) ---- */
+
+/* Scratch (kernels.c's pv_q8_0 layout, reused): the keys transposed at 0,
+ * 16 keys per group g, for every 4 values i4 of the row one 64-byte vector
+ * (lane j: key 16 g + j's codes 4 i4..4 i4 + 3, plus 128 so that they are
+ * the unsigned side of vpdpbusd), at byte (g * n / 4 + i4) * 64; the key
+ * block scales dk[b * 64 + key] at 64 n; 128 x the sum of each query row's
+ * codes per block at 72 n (sum (k + 128) q = sum k q + 128 sum q). */
+
+/* rows r < R x key groups g0 .. g0 + G - 1 */
+AG_INLINE void qkq_tile(const uint8_t *kp, const float *dk, const uint8_t *a, size_t as, const int32_t *qs,
+                        int64_t n, float *y, size_t ldy, int64_t nr, int64_t g0, const int R, const int G)
+{
+    const int64_t nb = n / 32;
+    __m512 accf[4][2];
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++) accf[r][gi] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i ai[4][2];
+        for (int r = 0; r < R; r++)
+            for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const int64_t i4 = 8 * b + j;
+            __m512i kv[2];
+            for (int gi = 0; gi < G; gi++) kv[gi] = _mm512_load_si512(kp + ((g0 + gi) * (n / 4) + i4) * 64);
+            for (int r = 0; r < R; r++) {
+                int32_t q4;
+                memcpy(&q4, a + r * as + 4 * i4, 4);
+                const __m512i bq = _mm512_set1_epi32(q4);
+                for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_dpbusd_epi32(ai[r][gi], kv[gi], bq);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m512 sa = _mm512_set1_ps(x86_f32(a + r * as + n + 4 * b));
+            const __m512i corr = _mm512_set1_epi32(qs[r * nb + b]);
+            for (int gi = 0; gi < G; gi++) {
+                const __m512 d = _mm512_mul_ps(_mm512_load_ps(dk + b * AG_PV_TILE + 16 * (g0 + gi)), sa);
+                accf[r][gi] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ai[r][gi], corr)), d, accf[r][gi]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++)
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * (g0 + gi), mask16(nr - 16 * (g0 + gi)), accf[r][gi]);
+}
+
+AG_INLINE void qkq_rows(const uint8_t *kp, const float *dk, const uint8_t *a, size_t as, const int32_t *qs,
+                        int64_t n, float *y, size_t ldy, int64_t nr, const int R)
+{
+    const int64_t ng = (nr + 15) / 16;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) qkq_tile(kp, dk, a, as, qs, n, y, ldy, nr, g, R, 2);
+    if (g < ng) qkq_tile(kp, dk, a, as, qs, n, y, ldy, nr, g, R, 1);
+}
+
+static void qk_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                           int64_t nr, int64_t nt, void *scratch)
+{
+    const uint8_t *W = w, *A = a;
+    const int64_t nb = n / 32, ng = (nr + 15) / 16;
+    uint8_t *kp = scratch;
+    float *dk = (float *)(kp + (size_t)AG_PV_TILE * n);
+    int32_t *qs = (int32_t *)(kp + (size_t)(AG_PV_TILE + 8) * n);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)ws));
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int64_t g = 0; g < ng; g++) {
+        const __mmask16 m = mask16(nr - 16 * g);
+        const uint8_t *wg = W + (size_t)(16 * g) * ws;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *wb = wg + 34 * (size_t)b;
+            const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, wb, 1);
+            _mm512_store_ps(dk + b * AG_PV_TILE + 16 * g, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+            for (int j = 0; j < 8; j++) {
+                const __m512i c = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, wb + 2 + 4 * j, 1);
+                _mm512_store_si512(kp + (g * (n / 4) + 8 * b + j) * 64, _mm512_xor_si512(c, bias));
+            }
+        }
+    }
+    const __m256i bias32 = _mm256_set1_epi8((char)0x80);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            /* sum of (code + 128) by vpsadbw, four 64-bit partial sums */
+            const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(load256(A + t * as + 32 * b), bias32), _mm256_setzero_si256());
+            const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            const int32_t sum = (int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
+            qs[t * nb + b] = 128 * sum;
+        }
+    int64_t t = 0;
+    for (; t + 4 <= nt; t += 4) qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 4);
+    switch (nt - t) {
+    case 3: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 3); break;
+    case 2: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 2); break;
+    case 1: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 1); break;
     default: break;
     }
 }
@@ -209,9 +377,17 @@ static void repack_q8_0(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uin
             _mm256_store_si256(o + 3, _mm256_permute2x128_si256(C, D, 0x31));
         }
     }
+    /* the scales of 16 keys at once: 32-bit gathers at each row's block
+     * (its f16 d and the first code byte), all 64 lanes written (the
+     * weights' masked lanes multiply them: 0, never garbage) */
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)ldv));
     for (int64_t b = 0; b < nb; b++)
-        for (int64_t k = 0; k < AG_PV_TILE; k++) /* all 64: the weights' masked lanes multiply them */
-            dt[b * AG_PV_TILE + k] = k < nk ? x86_f16(((const blk_q8_0 *)(v + (size_t)k * ldv))[b].d) : 0.0f;
+        for (int64_t k = 0; k < AG_PV_TILE; k += 16) {
+            const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask16(nk - k), idx,
+                                                          v + (size_t)k * ldv + 34 * (size_t)b, 1);
+            _mm512_store_ps(dt + b * AG_PV_TILE + k, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+        }
 }
 
 /* y rows r < R, columns [0, 16 * CV) of block pair (b, b + 1) += the 8-bit
@@ -362,6 +538,8 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
     lv->pv_f32 = pv_f32_avx512;
+    lv->qk_f16 = qk_f16_avx512;
+    if (lv->k[AG_TYPE_Q8_0].act_fmt == AG_ACT_Q8_0S) lv->qk_q8_0 = qk_q8_0_avx512; /* reads q8_0s rows */
     lv->pv_f16 = pv_f16_avx512;
     lv->pv_q8_0 = pv_q8_0_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;

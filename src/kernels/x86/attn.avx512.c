@@ -1,5 +1,6 @@
 /* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
- * (exp_sum, pv_f32, to_f32; kernels.h). The same algorithms as attn.avx2.c
+ * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, to_f32; kernels.h).
+ * exp_sum, pv_f32 and to_f32 are the same algorithms as attn.avx2.c
  * (see there for the exp approximation and why), 16 lanes wide, with
  * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
  * stores on AMD):
@@ -15,7 +16,29 @@
  *  - to_f32: F16 via vcvtph2ps on zmm, BF16 by shifts, Q8_0 / Q4_0 by
  *    widening to int32, converting and one multiply by the block scale:
  *    bit-identical to the reference to_float (F16 signalling NaNs come out
- *    quiet, as at the avx2 level). */
+ *    quiet, as at the avx2 level).
+ *  - qk_f16: 4 keys x 4 query rows per register tile (16 accumulators over
+ *    the head dim, one 4-way horizontal sum per row at the end), so each
+ *    converted key vector feeds 4 FMAs and each query vector 4; query
+ *    tiles outer so the 64-key tile stays in L1. 2x the generic f16 gemm
+ *    (which converts every key vector once per 4 rows but loads 2.5
+ *    vectors per FMA).
+ *  - pv_f16: pv_f32's tiles with vcvtph2ps fused into the value loads (no
+ *    f32 copy of the tile).
+ *  - qk_q8_0: the key tile transposed once (32-bit gathers: lane j = key j,
+ *    4 codes per lane, biased by +128 to be vpdpbusd's unsigned side; the
+ *    query codes, broadcast 4 at a time, are the signed side), so vpdpbusd
+ *    accumulates 16 keys' block dots without horizontal sums; per block one
+ *    correction (128 x the query block's code sum), conversion and FMA by
+ *    key scale x query scale. 4 rows x 32 keys per register tile. The
+ *    transpose costs about 1.2 us per tile: below 8 query rows the generic
+ *    gemm_q8_0 stays faster (decode uses it).
+ *  - pv_q8_0: as ag_pv_q8_0_ref (the 8-bit weights quantized per row and
+ *    value block against that block's key scales), the value tile repacked
+ *    4 keys per 32-bit lane by unpacks (u8 weights x s8 codes: vpdpbusd),
+ *    4 rows x 64 columns per register tile. bf16 (vdpbf16ps) was rejected:
+ *    half vpdpbusd's products per instruction, and it would round the f16
+ *    weights. */
 #include "kernels/x86/x86_common.h"
 
 /* ---- exp_sum ---- */

@@ -427,8 +427,8 @@ static int att_rows(int group) { return group > ATT_ROWS ? group : ATT_ROWS / gr
  * sizes it: both through att_layout_of): byte offsets of the f32 query
  * rows, the query rows in K's activation format (worst case: 4 bytes a
  * value plus a block of scales), the scores of one tile, one tile of values
- * in f32 or pv_q8_0's scratch (whichever is larger; one path uses it), the
- * outputs, running max and sum. */
+ * in f32 or the int8 kernels' scratch (qk_q8_0 then pv_q8_0 per tile; the
+ * larger of the two sizes), the outputs, running max and sum. */
 typedef struct att_layout {
     size_t qf, qa, arow_max, sc, vbuf, o, mx, l, bytes;
 } att_layout;

@@ -69,6 +69,45 @@ static void pv_f32_ref(float *y, size_t ldy, const float *p, size_t ldp, const f
     }
 }
 
+/* The scratch layout of pv_q8_0 (every level's): the repacked tile at 0
+ * (AG_PV_TILE * n bytes; group g of 4 keys, column e: bytes
+ * (g * n + e) * 4 + 0..3), the block scales dt[b * AG_PV_TILE + k] at
+ * AG_PV_TILE * n, the weights' codes c[(r * n / 32 + b) * AG_PV_TILE + k]
+ * at (AG_PV_TILE + 8) * n and their scales after them. The reference uses
+ * only the last two. */
+void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                    int64_t nk, int64_t n, void *scratch)
+{
+    const int64_t nb = n / 32;
+    uint8_t *c = (uint8_t *)scratch + (size_t)(AG_PV_TILE + 8) * (size_t)n;
+    const uint8_t *V = v;
+    for (int64_t r = 0; r < nr; r++) {
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *cr = c + (size_t)(r * nb + b) * AG_PV_TILE;
+            float x[AG_PV_TILE], m = 0;
+            for (int64_t k = 0; k < nk; k++) {
+                const blk_q8_0 *blk = (const blk_q8_0 *)(V + (size_t)k * ldv) + b;
+                x[k] = p[(size_t)r * ldp + (size_t)k] * rd_f16(blk->d);
+                m = x[k] > m ? x[k] : m;
+            }
+            const float inv = m > 0 ? 255.0f / m : 0.0f, s = m / 255.0f;
+            for (int64_t k = 0; k < nk; k++) {
+                float f = nearbyintf(x[k] * inv);
+                cr[k] = (uint8_t)(f < 0 ? 0 : f > 255 ? 255 : f);
+            }
+            for (int64_t e = 0; e < 32; e++) {
+                int32_t acc = 0;
+                for (int64_t k = 0; k < nk; k++) {
+                    const blk_q8_0 *blk = (const blk_q8_0 *)(V + (size_t)k * ldv) + b;
+                    acc += (int32_t)cr[k] * blk->qs[e];
+                }
+                float *ye = y + (size_t)r * ldy + (size_t)(b * 32 + e);
+                *ye = fmaf((float)acc, s, *ye);
+            }
+        }
+    }
+}
+
 #define REF_TOKENS 16 /* tokens per pass over a row */
 
 static void gemm_ref(const ag_type_traits *tt, int64_t n, const void *w, size_t ws, const void *a, size_t as,
@@ -141,6 +180,10 @@ static void setup_ref(ag_kernel_level *lv)
     lv->axpby_f32 = axpby_f32_ref;
     lv->exp_sum = exp_sum_ref;
     lv->pv_f32 = pv_f32_ref;
+    lv->qk_f16 = NULL;
+    lv->qk_q8_0 = NULL;
+    lv->pv_f16 = NULL;
+    lv->pv_q8_0 = NULL;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const ag_type_traits *tt = ag_type_traits_of(rows[i].id);
         if (!tt) continue;

@@ -32,7 +32,8 @@
  * Adding an ISA file (e.g. the arm64 ones): define
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
- * lv->pv_f32, lv->k[type].to_f32) for the types it
+ * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
+ * lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -115,7 +116,59 @@ typedef struct ag_kernel_level {
      * for r < nr, e < n. Any nr, nk, n >= 1; no alignment beyond float. */
     void (*pv_f32)(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nr,
                    int64_t nk, int64_t n);
+    /* The scores of a tile of F16 keys: k[F16].gemm's contract (w the key
+     * rows, a the f32 query rows), register-blocked for the attention's
+     * shapes (many query rows per key; every f16 key vector converted once
+     * per 4 rows, not per row). NULL: the caller uses k[F16].gemm. */
+    ag_gemm_fn qk_f16;
+    /* The scores of a tile of Q8_0 keys (nr <= AG_PV_TILE of them) against
+     * query rows in this level's k[Q8_0] activation format: k[Q8_0].gemm's
+     * contract and numbers (exact integer block dots, f32 scaling; only the
+     * order of the f32 sums differs), with the keys transposed once per
+     * call into scratch (AG_PV_Q8_0_SCRATCH(nt, n) bytes, 64-byte aligned:
+     * the same buffer as pv_q8_0's, which runs after it) so that each
+     * 32-bit lane accumulates one key and no horizontal sums are needed.
+     * NULL: the caller uses k[Q8_0].gemm. */
+    void (*qk_q8_0)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                    int64_t nr, int64_t nt, void *scratch);
+    /* pv_f32 with the values a tile of F16 cache rows: key k's n values at
+     * (const uint8_t *)v + k * ldv (bytes; any 2-byte alignment), converted
+     * exactly (f16 -> f32 is exact), same contract and rounding class as
+     * pv_f32 otherwise. NULL: the caller converts with k[F16].to_f32 and
+     * calls pv_f32. */
+    void (*pv_f16)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                   int64_t nk, int64_t n);
+    /* pv_f32 with the values a tile of Q8_0 cache rows (key k's n values,
+     * n a multiple of 32, at (const uint8_t *)v + k * ldv bytes, 2-byte
+     * aligned), nk <= AG_PV_TILE, p[r * ldp + k] in [0, 1] (softmax weights
+     * after the running max), computed in integers as ag_pv_q8_0_ref
+     * defines (8-bit weights; see there): bit-identical to it. scratch:
+     * AG_PV_Q8_0_SCRATCH(nr, n) bytes, 64-byte aligned. NULL at levels
+     * without a fast one (the ref level keeps exact f32 math): the caller
+     * converts with k[Q8_0].to_f32 and calls pv_f32. */
+    void (*pv_q8_0)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                    int64_t nk, int64_t n, void *scratch);
 } ag_kernel_level;
+
+/* Keys per pv_q8_0 call at most, and its scratch: the value tile repacked
+ * (4 keys interleaved per 32-bit lane, AG_PV_TILE * n bytes), its block
+ * scales (n / 32 x AG_PV_TILE f32), the 8-bit weights (nr x n / 32 x
+ * AG_PV_TILE bytes) and their scales (nr x n / 32 f32). */
+#define AG_PV_TILE 64
+#define AG_PV_Q8_0_SCRATCH(nr, n)                                                                          \
+    ((size_t)(AG_PV_TILE + 8) * (size_t)(n) + (size_t)(nr) * ((size_t)(n) / 32) * (AG_PV_TILE + 4))
+
+/* The portable definition of pv_q8_0 (tests compare every level's against
+ * it). Per row r and 32-value block b of the value rows, with d[k] key k's
+ * block scale and q[k][e] its codes:
+ *   x[k] = p[r][k] * d[k] (f32),  m = max_k x[k],
+ *   c[k] = nearbyint(x[k] * (255.0f / m)) in 0..255 (0 for all k if m == 0),
+ *   y[r][e] = fmaf((float)sum_k c[k] * q[k][e], m / 255.0f, y[r][e]).
+ * The integer sum is exact; the only rounding added to exact math is the
+ * weights' 8 bits: |error| <= 0.5 / 255 of the row's largest p * d per
+ * weight, far below q8_0's own 0.5 / 127 of each block's largest value. */
+void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                    int64_t nk, int64_t n, void *scratch);
 
 /* The active level: chosen at first use from the CPU's features and
  * AIRGAP_ISA / AG_ISA, or the last ag_kernels_force(). Thread-safe; never NULL. */
@@ -144,7 +197,7 @@ void ag_kernels_setup_avx512(ag_kernel_level *lv);
 void ag_kernels_setup_neon(ag_kernel_level *lv);
 void ag_kernels_setup_dotprod(ag_kernel_level *lv);
 void ag_kernels_setup_i8mm(ag_kernel_level *lv);
-/* The attention's entries (exp_sum, pv_f32, to_f32), kept in their own files
+/* The attention's entries (exp_sum, pv_f32, qk_*, pv_*, to_f32), kept in their own files
  * (x86/attn.avx2.c, x86/attn.avx512.c, arm/attn.neon.c); each is called at
  * the end of its level's setup above. */
 void ag_kernels_setup_attn_avx2(ag_kernel_level *lv);

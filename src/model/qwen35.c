@@ -30,6 +30,7 @@
 #include "kernels/kernels.h"
 #include "model/arch.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,16 +423,34 @@ static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 /* Query rows per attention block for a GQA group size. */
 static int att_rows(int group) { return group > ATT_ROWS ? group : ATT_ROWS / group * group; }
 
-/* Bytes of one thread's attention scratch (see attn_worker): f32 query rows,
- * the query rows in K's activation format (worst case: 4 bytes a value),
- * scores, one tile of values in f32, the outputs, running max and sum. */
-static size_t att_scratch_bytes(int group, int Dh)
+/* One thread's attention scratch (attn_worker carves it, att_scratch_bytes
+ * sizes it: both through att_layout_of): byte offsets of the f32 query
+ * rows, the query rows in K's activation format (worst case: 4 bytes a
+ * value plus a block of scales), the scores of one tile, one tile of values
+ * in f32 or the int8 kernels' scratch (qk_q8_0 then pv_q8_0 per tile; the
+ * larger of the two sizes), the outputs, running max and sum. */
+typedef struct att_layout {
+    size_t qf, qa, arow_max, sc, vbuf, o, mx, l, bytes;
+} att_layout;
+
+static att_layout att_layout_of(int group, int Dh)
 {
-    size_t rows = (size_t)att_rows(group);
-    size_t q = round_up(rows * (size_t)Dh * 4, 64), qa = rows * round_up((size_t)Dh * 4 + 64, 64);
-    size_t sc = round_up(rows * ATT_TILE * 4, 64), vf = round_up((size_t)ATT_TILE * Dh * 4, 64);
-    return q + qa + sc + vf + q + 2 * round_up(rows * 4, 64);
+    att_layout a;
+    size_t rows = (size_t)att_rows(group), dh = (size_t)Dh;
+    size_t vf = dh * ATT_TILE * 4, pq = dh % 32 ? 0 : AG_PV_Q8_0_SCRATCH(rows, dh);
+    a.arow_max = round_up(dh * 4 + 64, 64);
+    a.qf = 0;
+    a.qa = a.qf + round_up(rows * dh * 4, 64);
+    a.sc = a.qa + rows * a.arow_max;
+    a.vbuf = a.sc + round_up(rows * ATT_TILE * 4, 64);
+    a.o = a.vbuf + round_up(vf > pq ? vf : pq, 64);
+    a.mx = a.o + round_up(rows * dh * 4, 64);
+    a.l = a.mx + round_up(rows * 4, 64);
+    a.bytes = a.l + round_up(rows * 4, 64);
+    return a;
 }
+
+static size_t att_scratch_bytes(int group, int Dh) { return att_layout_of(group, Dh).bytes; }
 
 /* The cache element types of a context, checked against the head size. */
 static ag_status cache_types(const qwen35 *q, const ag_context_params *p, const ag_type_traits **tk,
@@ -648,85 +667,161 @@ typedef struct {
     int n_ctx;
 } mix_job;
 
-/* Attention, split across threads by (KV head, block of tokens). A block's
- * query rows are its tokens x the query heads sharing the KV head (row r =
- * token (r / group), head kvh * group + r % group), so each cached key and
- * value is read once per block. Online softmax: per row a running max mx
- * and sum l; the output O is rescaled whenever the max grows. */
-static void attn_worker(void *arg, int ith, int nth)
+/* Attention, split across threads by (KV head, block of tokens) and, when
+ * there are fewer such items than threads (decode: one item per KV head),
+ * also by ranges of key tiles (split-K) whose partial softmax states the
+ * caller merges. A block's query rows are its tokens x the query heads
+ * sharing the KV head (row r = token (r / group), head kvh * group +
+ * r % group), so each cached key and value is read once per block. Online
+ * softmax: per row a running max mx and sum l; the output O is rescaled
+ * whenever the max grows. The work units and their order depend only on
+ * (T, p0, nth), never on timing, so results are reproducible. */
+typedef struct att_job {
+    mix_job m;
+    int splits; /* key ranges per item (1: no split-K) */
+} att_job;
+
+_Static_assert(ATT_TILE <= AG_PV_TILE, "pv_q8_0 takes at most AG_PV_TILE keys");
+
+/* o = O / l gated by sigmoid of the gate rows */
+static void att_store(const mix_job *j, int kvh, int t0, int rows, const float *o, const float *l)
 {
-    const mix_job *j = arg;
     const qwen35 *q = j->q;
-    qstate *s = j->s;
+    const qstate *s = j->s;
+    const int Dh = q->Dh, group = q->H / q->Hkv;
+    for (int r = 0; r < rows; r++) {
+        int t = t0 + r / group, h = kvh * group + r % group;
+        const float *gv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh + Dh;
+        float *out = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
+        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        for (int e = 0; e < Dh; e++) out[e] = o[(size_t)r * Dh + e] * inv * ag_sigmoid(gv[e]);
+    }
+}
+
+/* item it's rows over key tiles [tile0, tile1) into base's o, mx, l */
+static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int it, int tile0, int tile1)
+{
+    const qwen35 *q = j->q;
+    const qstate *s = j->s;
     const ag_kernel_level *kl = ag_kernels();
     const ag_kernel *kk = &kl->k[s->tk_id];
     const ag_to_float_fn v_to_f32 = kl->k[s->tv_id].to_f32;
-    const int Dh = q->Dh, group = q->H / q->Hkv, rows_cap = att_rows(group), tb = rows_cap / group;
-    const int n_blocks = (j->T + tb - 1) / tb, n_items = n_blocks * q->Hkv;
+    const int Dh = q->Dh, group = q->H / q->Hkv, tb = att_rows(group) / group;
+    const bool vq8 = s->tv_id == AG_TYPE_Q8_0 && kl->pv_q8_0, vf16 = s->tv_id == AG_TYPE_F16 && kl->pv_f16;
+    const ag_gemm_fn qk = s->tk_id == AG_TYPE_F16 && kl->qk_f16 ? kl->qk_f16 : kk->gemm;
+    /* the transposing int8 QK pays for its transpose from 8 query rows on
+     * (test_attn_ops --bench: 0.8x the gemm at 4 rows, 1.4x at 8, 3.7x at 64) */
+    const bool kq8 = s->tk_id == AG_TYPE_Q8_0 && kl->qk_q8_0;
 
-    /* this thread's scratch (att_scratch_bytes) */
-    uint8_t *base = s->att + (size_t)ith * s->att_stride;
-    size_t qbytes = round_up((size_t)rows_cap * Dh * 4, 64);
     size_t arow = kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
-    float *qf = (float *)base;
-    uint8_t *qa = base + qbytes;
-    float *sc = (float *)(qa + (size_t)rows_cap * round_up((size_t)Dh * 4 + 64, 64));
-    float *vf = (float *)((uint8_t *)sc + round_up((size_t)rows_cap * ATT_TILE * 4, 64));
-    float *o = (float *)((uint8_t *)vf + round_up((size_t)ATT_TILE * Dh * 4, 64));
-    float *mx = (float *)((uint8_t *)o + qbytes);
-    float *l = (float *)((uint8_t *)mx + round_up((size_t)rows_cap * 4, 64));
+    float *qf = (float *)(base + L->qf), *sc = (float *)(base + L->sc), *vf = (float *)(base + L->vbuf);
+    float *o = (float *)(base + L->o), *mx = (float *)(base + L->mx), *l = (float *)(base + L->l);
+    uint8_t *qa = base + L->qa;
 
-    for (int it = ith; it < n_items; it += nth) {
-        int kvh = it % q->Hkv, blk = it / q->Hkv;
-        int t0 = blk * tb, t1 = t0 + tb < j->T ? t0 + tb : j->T, rows = (t1 - t0) * group;
-        const uint8_t *K = s->k[j->l->slot] + (size_t)kvh * j->n_ctx * s->krow;
-        const uint8_t *V = s->v[j->l->slot] + (size_t)kvh * j->n_ctx * s->vrow;
+    int kvh = it % q->Hkv, blk = it / q->Hkv;
+    int t0 = blk * tb, t1 = t0 + tb < j->T ? t0 + tb : j->T, rows = (t1 - t0) * group;
+    const uint8_t *K = s->k[j->l->slot] + (size_t)kvh * j->n_ctx * s->krow;
+    const uint8_t *V = s->v[j->l->slot] + (size_t)kvh * j->n_ctx * s->vrow;
+    for (int r = 0; r < rows; r++) {
+        int t = t0 + r / group, h = kvh * group + r % group;
+        const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
+        for (int e = 0; e < Dh; e++) qf[(size_t)r * Dh + e] = qv[e] * q->attn_scale;
+        if (kk->quant) kk->quant(qf + (size_t)r * Dh, qa + (size_t)r * arow, Dh);
+        mx[r] = -INFINITY;
+        l[r] = 0;
+    }
+    memset(o, 0, (size_t)rows * Dh * sizeof(float));
+    const void *act = kk->quant ? (const void *)qa : (const void *)qf;
+    size_t act_stride = kk->quant ? arow : (size_t)Dh * 4;
+    int n_keys = j->p0 + t1; /* keys the block's last token sees */
+    int k_end = tile1 * ATT_TILE < n_keys ? tile1 * ATT_TILE : n_keys;
+    for (int k0 = tile0 * ATT_TILE; k0 < k_end; k0 += ATT_TILE) {
+        int nk = k_end - k0 < ATT_TILE ? k_end - k0 : ATT_TILE;
+        if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
+        else qk(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
         for (int r = 0; r < rows; r++) {
-            int t = t0 + r / group, h = kvh * group + r % group;
-            const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
-            for (int e = 0; e < Dh; e++) qf[(size_t)r * Dh + e] = qv[e] * q->attn_scale;
-            if (kk->quant) kk->quant(qf + (size_t)r * Dh, qa + (size_t)r * arow, Dh);
-            mx[r] = -INFINITY;
-            l[r] = 0;
-        }
-        memset(o, 0, (size_t)rows * Dh * sizeof(float));
-        const void *act = kk->quant ? (const void *)qa : (const void *)qf;
-        size_t act_stride = kk->quant ? arow : (size_t)Dh * 4;
-        int n_keys = j->p0 + t1; /* keys the block's last token sees */
-        for (int k0 = 0; k0 < n_keys; k0 += ATT_TILE) {
-            int nk = n_keys - k0 < ATT_TILE ? n_keys - k0 : ATT_TILE;
-            kk->gemm(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
-            for (int r = 0; r < rows; r++) {
-                float *sr = sc + (size_t)r * ATT_TILE;
-                int valid = j->p0 + t0 + r / group + 1 - k0; /* causal: keys < position + 1 */
-                if (valid > nk) valid = nk;
-                if (valid <= 0) {
-                    memset(sr, 0, (size_t)nk * sizeof(float));
-                    continue;
-                }
-                float tmax = sr[0];
-                for (int k = 1; k < valid; k++) tmax = sr[k] > tmax ? sr[k] : tmax;
-                for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
-                if (!(tmax <= mx[r])) { /* grows (or the first tile) */
-                    if (mx[r] > -INFINITY) {
-                        float alpha = expf(mx[r] - tmax);
-                        l[r] *= alpha;
-                        for (int e = 0; e < Dh; e++) o[(size_t)r * Dh + e] *= alpha;
-                    }
-                    mx[r] = tmax;
-                }
-                l[r] += kl->exp_sum(sr, mx[r], nk);
+            float *sr = sc + (size_t)r * ATT_TILE;
+            int valid = j->p0 + t0 + r / group + 1 - k0; /* causal: keys < position + 1 */
+            if (valid > nk) valid = nk;
+            if (valid <= 0) {
+                memset(sr, 0, (size_t)nk * sizeof(float));
+                continue;
             }
-            for (int k = 0; k < nk; k++) v_to_f32(V + (size_t)(k0 + k) * s->vrow, vf + (size_t)k * Dh, Dh);
+            float tmax = sr[0];
+            for (int k = 1; k < valid; k++) tmax = sr[k] > tmax ? sr[k] : tmax;
+            for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
+            if (!(tmax <= mx[r])) { /* grows (or the first tile) */
+                if (mx[r] > -INFINITY) {
+                    float alpha = expf(mx[r] - tmax);
+                    l[r] *= alpha;
+                    for (int e = 0; e < Dh; e++) o[(size_t)r * Dh + e] *= alpha;
+                }
+                mx[r] = tmax;
+            }
+            l[r] += kl->exp_sum(sr, mx[r], nk);
+        }
+        const uint8_t *Vt = V + (size_t)k0 * s->vrow;
+        if (vq8) {
+            kl->pv_q8_0(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
+        } else if (vf16) {
+            kl->pv_f16(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh);
+        } else {
+            for (int k = 0; k < nk; k++) v_to_f32(Vt + (size_t)k * s->vrow, vf + (size_t)k * Dh, Dh);
             kl->pv_f32(o, (size_t)Dh, sc, ATT_TILE, vf, (size_t)Dh, rows, nk, Dh);
         }
-        for (int r = 0; r < rows; r++) {
-            int t = t0 + r / group, h = kvh * group + r % group;
-            const float *gv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh + Dh;
-            float *out = s->y + (size_t)t * s->y_w + (size_t)h * Dh;
-            float inv = 1.0f / l[r];
-            for (int e = 0; e < Dh; e++) out[e] = o[(size_t)r * Dh + e] * inv * ag_sigmoid(gv[e]);
+    }
+}
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    const att_job *aj = arg;
+    const mix_job *j = &aj->m;
+    const qwen35 *q = j->q;
+    const int group = q->H / q->Hkv, tb = att_rows(group) / group;
+    const int n_blocks = (j->T + tb - 1) / tb, n_items = n_blocks * q->Hkv;
+    const att_layout L = att_layout_of(group, q->Dh);
+    uint8_t *base = j->s->att + (size_t)ith * j->s->att_stride;
+
+    if (aj->splits > 1) { /* unit ith: item ith / splits, its key range ith % splits */
+        int it = ith / aj->splits, part = ith % aj->splits;
+        if (it >= n_items) return;
+        int t1 = (it / q->Hkv + 1) * tb < j->T ? (it / q->Hkv + 1) * tb : j->T;
+        int n_tiles = (j->p0 + t1 + ATT_TILE - 1) / ATT_TILE;
+        att_item(j, base, &L, it, n_tiles * part / aj->splits, n_tiles * (part + 1) / aj->splits);
+        return;
+    }
+    for (int it = ith; it < n_items; it += nth) {
+        att_item(j, base, &L, it, 0, INT_MAX / ATT_TILE);
+        att_store(j, it % q->Hkv, it / q->Hkv * tb, ((it / q->Hkv + 1) * tb < j->T ? tb : j->T - it / q->Hkv * tb) * group,
+                  (const float *)(base + L.o), (const float *)(base + L.l));
+    }
+}
+
+/* Merges the split-K partial states of each item (units it * splits + part
+ * in thread scratch it * splits + part) and stores the outputs. */
+static void att_merge(const att_job *aj, int n_items)
+{
+    const mix_job *j = &aj->m;
+    const qwen35 *q = j->q;
+    const int Dh = q->Dh, group = q->H / q->Hkv, tb = att_rows(group) / group;
+    const att_layout L = att_layout_of(group, Dh);
+    for (int it = 0; it < n_items; it++) {
+        int t0 = it / q->Hkv * tb, rows = ((t0 + tb < j->T ? t0 + tb : j->T) - t0) * group;
+        uint8_t *b0 = j->s->att + (size_t)(it * aj->splits) * j->s->att_stride;
+        float *o = (float *)(b0 + L.o), *mx = (float *)(b0 + L.mx), *l = (float *)(b0 + L.l);
+        for (int part = 1; part < aj->splits; part++) {
+            const uint8_t *bp = j->s->att + (size_t)(it * aj->splits + part) * j->s->att_stride;
+            const float *op = (const float *)(bp + L.o), *mp = (const float *)(bp + L.mx), *lp = (const float *)(bp + L.l);
+            for (int r = 0; r < rows; r++) {
+                if (!(mp[r] > -INFINITY)) continue; /* this range had no key for the row */
+                float m = mx[r] > mp[r] ? mx[r] : mp[r];
+                float a = mx[r] > -INFINITY ? expf(mx[r] - m) : 0.0f, b = expf(mp[r] - m);
+                l[r] = l[r] * a + lp[r] * b;
+                for (int e = 0; e < Dh; e++) o[(size_t)r * Dh + e] = o[(size_t)r * Dh + e] * a + op[(size_t)r * Dh + e] * b;
+                mx[r] = m;
+            }
         }
+        att_store(j, it % q->Hkv, t0, rows, o, l);
     }
 }
 
@@ -763,8 +858,15 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
             s->tv->from_float(vv, V + ((size_t)j * n_ctx + pos) * s->vrow, Dh);
         }
     }
-    mix_job j = {q, l, s, T, p0, c->params.n_ctx};
+    /* split-K when the (KV head, token block) items leave threads idle and
+     * every range gets at least 2 tiles of keys */
+    int nth = ag_pool_size(c->exec.pool), tb = att_rows(q->H / q->Hkv) / (q->H / q->Hkv);
+    int n_items = (T + tb - 1) / tb * q->Hkv, splits = n_items < nth ? nth / n_items : 1;
+    int min_tiles = (p0 + 1 + ATT_TILE - 1) / ATT_TILE;
+    while (splits > 1 && min_tiles < 2 * splits) splits--;
+    att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits};
     ag_pool_run(c->exec.pool, attn_worker, &j);
+    if (splits > 1) att_merge(&j, n_items);
     ag_matmul(&c->exec, &l->wo, s->y, s->y_w, T, s->tmp, q->d);
 }
 

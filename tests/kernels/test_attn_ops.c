@@ -26,8 +26,19 @@
  *    bit patterns (NaNs need only stay NaN: F16C/FCVT quiet a signalling
  *    one).
  *
+ *  - qk_f16 (keys nr in {1..7, 33, 64} x query rows nt in {1..7, 13, 64} x
+ *    n in {1, 15, 16, 17, 64, 128, 256}, odd strides) and pv_f16 (as
+ *    pv_f32, f16 value rows at a 2-byte aligned odd stride) within 1e-5 of
+ *    the double result of the exactly converted f16 values.
+ *  - pv_q8_0: nr in {1..7, 13, 17, 31, 64} x nk in {1..7, 16, 33, 63, 64} x
+ *    n in {32, 64, 96, 128, 256}, 2-byte aligned rows, softmax-like weights
+ *    (exact zeros, a zero row), NaN-filled scratch: bit-identical to
+ *    ag_pv_q8_0_ref, and that (also checked alone) within its stated bound
+ *    of exact math (0.5 / 255 of the largest p * d per |code|).
+ *
  * `test_attn_ops --bench` prints ns per call of each level's pv_f32 (nr = 4,
- * nk = 64, n = 256), exp_sum (n = 64) and to_f32 (n = 256) instead. */
+ * nk = 64, n = 256), exp_sum (n = 64) and to_f32 (n = 256), and the
+ * GFLOP/s of one attention tile's QK and PV kernels, instead. */
 #include "harness.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
@@ -205,6 +216,291 @@ static void test_pv(const ag_kernel_level *lv)
             for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_one(lv, nrs[a], nks[b], ns[c]);
 }
 
+/* ---- qk_f16 ---- */
+
+static void test_qk_f16_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, int64_t n)
+{
+    const size_t ws = 2 * (size_t)n + 6, as = 4 * (size_t)n + 12, ldy = (size_t)nr + 3;
+    const size_t ny = (size_t)(nt - 1) * ldy + (size_t)nr;
+    uint8_t *wbuf = xmalloc((size_t)nr * ws + 2), *w = wbuf + 2, *abuf = xmalloc((size_t)nt * as + 4), *a = abuf + 4;
+    float *y = xmalloc((ny + TAIL) * sizeof(float)), *tmp = xmalloc((size_t)n * sizeof(float));
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_F16);
+    for (int64_t r = 0; r < nr; r++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (r % 3 == 0 ? 50.0f : 1.0f);
+        tt->from_float(tmp, w + (size_t)r * ws, n);
+    }
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t e = 0; e < n; e++) ((float *)(a + (size_t)t * as))[e] = frand();
+    for (size_t i = 0; i < ny + TAIL; i++) y[i] = SENTINEL;
+    lv->qk_f16(n, w, ws, a, as, y, ldy, nr, nt);
+    int bad = 0;
+    for (int64_t t = 0; t < nt && bad < 3; t++)
+        for (int64_t r = 0; r < nr && bad < 3; r++) {
+            tt->to_float(w + (size_t)r * ws, tmp, n);
+            double want = 0, mag = 0;
+            for (int64_t e = 0; e < n; e++) {
+                const double x = (double)tmp[e] * ((const float *)(a + (size_t)t * as))[e];
+                want += x;
+                mag += fabs(x);
+            }
+            const float got = y[(size_t)t * ldy + (size_t)r];
+            const int ok = fabs(got - want) <= 1e-5 * mag + 1e-30;
+            CHECK(ok, "%s qk_f16 nr=%lld nt=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", lv->name, (long long)nr,
+                  (long long)nt, (long long)n, (long long)t, (long long)r, got, want);
+            bad += !ok;
+        }
+    for (int64_t t = 0; t + 1 < nt; t++)
+        for (size_t r = (size_t)nr; r < ldy; r++)
+            if (y[(size_t)t * ldy + r] != SENTINEL) {
+                CHECK(0, "%s qk_f16 nr=%lld nt=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
+                      (long long)nt, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s qk_f16 nr=%lld nt=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
+                  (long long)nt, (long long)n);
+            break;
+        }
+    free(wbuf);
+    free(abuf);
+    free(y);
+    free(tmp);
+}
+
+static void test_qk_f16(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 33, 64}, nts[] = {1, 2, 3, 4, 5, 7, 13, 64},
+                         ns[] = {1, 15, 16, 17, 64, 128, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nts) / sizeof(nts[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_qk_f16_one(lv, nrs[a], nts[b], ns[c]);
+}
+
+/* ---- qk_q8_0 ---- */
+
+/* against the level's own k[Q8_0].gemm on the same quantized queries:
+ * the same exact integer block dots, only the f32 sums in another order */
+static void test_qk_q8_0_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, int64_t n)
+{
+    const ag_kernel *kq = &lv->k[AG_TYPE_Q8_0];
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_Q8_0);
+    const size_t ws = (size_t)n / 32 * 34 + 6, as = ((size_t)n / kq->act_block * kq->act_bytes + 63) / 64 * 64,
+                 ldy = (size_t)nr + 3, ny = (size_t)(nt - 1) * ldy + (size_t)nr;
+    uint8_t *wbuf = xmalloc((size_t)nr * ws + 2), *w = wbuf + 2;
+    uint8_t *act = aligned_alloc(64, (size_t)nt * as), *scratch = aligned_alloc(64, (AG_PV_Q8_0_SCRATCH(nt, n) + 63) / 64 * 64);
+    float *y = xmalloc((ny + TAIL) * sizeof(float)), *want = xmalloc(ny * sizeof(float)), *tmp = xmalloc((size_t)n * sizeof(float));
+    if (!act || !scratch) abort();
+    memset(scratch, 0xff, (AG_PV_Q8_0_SCRATCH(nt, n) + 63) / 64 * 64);
+    for (int64_t r = 0; r < nr; r++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (r % 3 == 0 ? 50.0f : 1.0f) * (e / 32 % 2 ? 0.1f : 1.0f);
+        tt->from_float(tmp, w + (size_t)r * ws, n);
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (t % 2 ? 3.0f : 0.2f);
+        kq->quant(tmp, act + (size_t)t * as, n);
+    }
+    for (size_t i = 0; i < ny + TAIL; i++) y[i] = SENTINEL;
+    kq->gemm(n, w, ws, act, as, want, ldy, nr, nt);
+    lv->qk_q8_0(n, w, ws, act, as, y, ldy, nr, nt, scratch);
+    int bad = 0;
+    for (int64_t t = 0; t < nt && bad < 3; t++)
+        for (int64_t r = 0; r < nr && bad < 3; r++) {
+            /* |want| is a poor scale (cancellation): the sum of |terms| bounds the f32 rounding */
+            tt->to_float(w + (size_t)r * ws, tmp, n);
+            double mag = 0;
+            for (int64_t e = 0; e < n; e++) mag += fabs((double)tmp[e]) * 3.1 * 1.01;
+            const float got = y[(size_t)t * ldy + (size_t)r], wv = want[(size_t)t * ldy + (size_t)r];
+            const int ok = fabs(got - wv) <= 2e-6 * mag + 1e-30;
+            CHECK(ok, "%s qk_q8_0 nr=%lld nt=%lld n=%lld: y[%lld][%lld] = %.9g, gemm %.9g", lv->name, (long long)nr,
+                  (long long)nt, (long long)n, (long long)t, (long long)r, got, wv);
+            bad += !ok;
+        }
+    for (int64_t t = 0; t + 1 < nt; t++)
+        for (size_t r = (size_t)nr; r < ldy; r++)
+            if (y[(size_t)t * ldy + r] != SENTINEL) {
+                CHECK(0, "%s qk_q8_0 nr=%lld nt=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
+                      (long long)nt, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s qk_q8_0 nr=%lld nt=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
+                  (long long)nt, (long long)n);
+            break;
+        }
+    free(wbuf);
+    free(act);
+    free(scratch);
+    free(y);
+    free(want);
+    free(tmp);
+}
+
+static void test_qk_q8_0(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 5, 15, 16, 17, 33, 48, 63, 64}, nts[] = {1, 2, 3, 4, 5, 7, 13, 64},
+                         ns[] = {32, 64, 96, 128, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nts) / sizeof(nts[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_qk_q8_0_one(lv, nrs[a], nts[b], ns[c]);
+}
+
+/* ---- pv_f16 ---- */
+
+static void test_pv_f16_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = 2 * (size_t)n + 6; /* bytes; odd in f16 */
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk,
+                 nvb = (size_t)(nk - 1) * ldv + 2 * (size_t)n;
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *p = xmalloc(np * sizeof(float));
+    float *y = ybuf + 1, *y0 = xmalloc(ny * sizeof(float)), *tmp = xmalloc((size_t)n * sizeof(float));
+    uint8_t *vbuf = xmalloc(nvb + 2), *v = vbuf + 2;
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_F16);
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (size_t i = 0; i < np; i++) p[i] = (float)urand();
+    for (int64_t k = 0; k < nk; k++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (k % 3 == 0 ? 100.0f : 1.0f);
+        tt->from_float(tmp, v + (size_t)k * ldv, n);
+    }
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    lv->pv_f16(y, ldy, p, ldp, v, ldv, nr, nk, n);
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            double want = y0[iy], mag = fabs(y0[iy]);
+            for (int64_t k = 0; k < nk; k++) {
+                tt->to_float(v + (size_t)k * ldv, tmp, n);
+                const double t = (double)p[(size_t)r * ldp + (size_t)k] * tmp[e];
+                want += t;
+                mag += fabs(t);
+            }
+            const int ok = fabs(y[iy] - want) <= 1e-5 * mag + 1e-30;
+            CHECK(ok, "%s pv_f16 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", lv->name, (long long)nr,
+                  (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
+            bad += !ok;
+        }
+    for (int64_t r = 0; r + 1 < nr; r++)
+        for (size_t e = (size_t)n; e < ldy; e++)
+            if (y[(size_t)r * ldy + e] != SENTINEL) {
+                CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
+                      (long long)nk, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
+                  (long long)nk, (long long)n);
+            break;
+        }
+    free(ybuf);
+    free(p);
+    free(y0);
+    free(tmp);
+    free(vbuf);
+}
+
+static void test_pv_f16(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 13}, nks[] = {1, 2, 7, 33, 64}, ns[] = {1, 15, 16, 17, 64, 100, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_f16_one(lv, nrs[a], nks[b], ns[c]);
+}
+
+/* ---- pv_q8_0 ---- */
+
+/* lv's pv_q8_0 (or, lv NULL, ag_pv_q8_0_ref) against the reference
+ * (bit-identical) and exact math (the bound of the 8-bit weights) */
+static void test_pv_q8_0_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const int64_t nb = n / 32;
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = (size_t)nb * 34 + 6; /* 2-byte aligned rows */
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk,
+                 nvb = (size_t)(nk - 1) * ldv + (size_t)nb * 34;
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *p = xmalloc(np * sizeof(float));
+    float *y = ybuf + 1, *y0 = xmalloc(ny * sizeof(float)), *yr = xmalloc(ny * sizeof(float));
+    float *tmp = xmalloc((size_t)n * sizeof(float));
+    uint8_t *vbuf = xmalloc(nvb + 2), *v = vbuf + 2;
+    const size_t sb = (AG_PV_Q8_0_SCRATCH(nr, n) + 63) / 64 * 64;
+    uint8_t *scratch = aligned_alloc(64, sb), *scratch_ref = aligned_alloc(64, sb);
+    if (!scratch || !scratch_ref) abort();
+    memset(scratch, 0xff, sb); /* NaN garbage: the kernel must not depend on it */
+    const ag_type_traits *tt = ag_type_traits_of(AG_TYPE_Q8_0);
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t k = 0; k < nk; k++) {
+            double u = urand(); /* softmax-like: a few near 1, many tiny, some exact 0; row 2 all 0 */
+            p[(size_t)r * ldp + (size_t)k] = r == 2 ? 0.0f : u < 0.1 ? 0.0f : u < 0.3 ? (float)urand() : (float)(urand() * 1e-3);
+        }
+    for (int64_t k = 0; k < nk; k++) {
+        for (int64_t e = 0; e < n; e++) tmp[e] = frand() * (e / 32 % 2 ? 30.0f : 0.3f) * (k % 5 == 1 ? 10.0f : 1.0f);
+        tt->from_float(tmp, v + (size_t)k * ldv, n);
+    }
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    memcpy(yr, y, ny * sizeof(float));
+    const char *name = lv ? lv->name : "ref-fn";
+    ag_pv_q8_0_ref(yr, ldy, p, ldp, v, ldv, nr, nk, n, scratch_ref);
+    if (lv) lv->pv_q8_0(y, ldy, p, ldp, v, ldv, nr, nk, n, scratch);
+    else memcpy(y, yr, ny * sizeof(float));
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            /* exact math, and the 8-bit weights' bound: 0.5 / 255 of the row's largest p * d per |code| */
+            double want = y0[iy], mag = fabs(y0[iy]), m = 0, qs = 0;
+            for (int64_t k = 0; k < nk; k++) {
+                const blk_q8_0 *blk = (const blk_q8_0 *)(v + (size_t)k * ldv) + e / 32;
+                const double d = ag_f16_to_f32((uint16_t)(blk->d[0] | blk->d[1] << 8));
+                const double pk = p[(size_t)r * ldp + (size_t)k];
+                want += pk * d * blk->qs[e % 32];
+                mag += fabs(pk * d * blk->qs[e % 32]);
+                m = pk * d > m ? pk * d : m;
+                qs += fabs((double)blk->qs[e % 32]);
+            }
+            const int ok = fabs(y[iy] - want) <= 0.5 / 255 * m * qs * 1.001 + 1e-6 * mag + 1e-30;
+            CHECK(ok, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g", name, (long long)nr,
+                  (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
+            const int same = memcmp(&y[iy], &yr[iy], sizeof(float)) == 0;
+            CHECK(same, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, reference %.9g", name,
+                  (long long)nr, (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], yr[iy]);
+            bad += !ok || !same;
+        }
+    for (int64_t r = 0; r + 1 < nr; r++)
+        for (size_t e = (size_t)n; e < ldy; e++)
+            if (y[(size_t)r * ldy + e] != SENTINEL) {
+                CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote into the stride gap", name, (long long)nr,
+                      (long long)nk, (long long)n);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote past the last row", name, (long long)nr,
+                  (long long)nk, (long long)n);
+            break;
+        }
+    free(ybuf);
+    free(p);
+    free(y0);
+    free(yr);
+    free(tmp);
+    free(vbuf);
+    free(scratch);
+    free(scratch_ref);
+}
+
+static void test_pv_q8_0(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 13, 17, 31, 64}, nks[] = {1, 2, 3, 4, 5, 7, 16, 33, 63, 64},
+                         ns[] = {32, 64, 96, 128, 256};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_q8_0_one(lv, nrs[a], nks[b], ns[c]);
+}
+
 /* ---- to_f32 ---- */
 
 /* row (n values of type t, any address) through the level and the reference */
@@ -282,6 +578,96 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+static double best_of(double a, double b) { return a < b ? a : b; }
+
+/* one attention tile (nk = 64 keys, Dh = 256) for nr = 4 (decode), 8, 16 and 64
+ * (prefill) query rows: the QK and PV kernels per cache type */
+static void bench_tile(void)
+{
+    enum { NK = 64, N = 256, NRMAX = 64 };
+    const ag_type_traits *f16 = ag_type_traits_of(AG_TYPE_F16), *q8 = ag_type_traits_of(AG_TYPE_Q8_0);
+    const size_t r16 = (size_t)ag_type_row_bytes(f16, N), r8 = ((size_t)ag_type_row_bytes(q8, N) + 3) / 4 * 4;
+    uint8_t *k16 = xmalloc(NK * r16), *v8 = xmalloc(NK * r8);
+    float *q = xmalloc(NRMAX * N * sizeof(float)), *y = xmalloc(NRMAX * N * sizeof(float)), tmp[N];
+    float *sc = xmalloc(NRMAX * NK * sizeof(float)), *vf = xmalloc(NK * N * sizeof(float));
+    uint8_t *scratch = aligned_alloc(64, (AG_PV_Q8_0_SCRATCH(NRMAX, N) + 63) / 64 * 64);
+    uint8_t *qa = aligned_alloc(64, NRMAX * N * 4);
+    if (!scratch || !qa) abort();
+    for (int k = 0; k < NK; k++) {
+        for (int e = 0; e < N; e++) tmp[e] = frand();
+        f16->from_float(tmp, k16 + k * r16, N);
+        q8->from_float(tmp, v8 + k * r8, N);
+    }
+    for (int i = 0; i < NRMAX * N; i++) q[i] = frand(), y[i] = 0;
+    for (int i = 0; i < NRMAX * NK; i++) sc[i] = (float)urand();
+    static const int nrs[4] = {4, 8, 16, 64};
+    for (int l = 0; l < ag_kernels_count(); l++) {
+        const ag_kernel_level *lv = ag_kernels_level(l);
+        for (int ni = 0; ni < 4; ni++) {
+            const int nr = nrs[ni], iters = 40000 / nr;
+            double t_gemm = 1e30, t_qk = 1e30, t_pvf = 1e30, t_pv16 = 1e30, t_pv8f = 1e30, t_pv8 = 1e30, t_q8 = 1e30, t_qk8 = 1e30;
+            for (int rep = 0; rep < 5; rep++) {
+                double t0 = now_ns();
+                for (int i = 0; i < iters; i++) lv->k[AG_TYPE_F16].gemm(N, k16, r16, q, N * 4, sc, NK, NK, nr);
+                double t1 = now_ns();
+                if (lv->qk_f16)
+                    for (int i = 0; i < iters; i++) lv->qk_f16(N, k16, r16, q, N * 4, sc, NK, NK, nr);
+                double t2 = now_ns();
+                for (int i = 0; i < NRMAX * NK; i++) sc[i] = (float)urand();
+                for (int i = 0; i < iters; i++) {
+                    for (int k = 0; k < NK; k++) lv->k[AG_TYPE_F16].to_f32(k16 + k * r16, vf + k * N, N);
+                    lv->pv_f32(y, N, sc, NK, vf, N, nr, NK, N);
+                }
+                double t3 = now_ns();
+                if (lv->pv_f16)
+                    for (int i = 0; i < iters; i++) lv->pv_f16(y, N, sc, NK, k16, r16, nr, NK, N);
+                double t4 = now_ns();
+                for (int i = 0; i < iters; i++) {
+                    for (int k = 0; k < NK; k++) lv->k[AG_TYPE_Q8_0].to_f32(v8 + k * r8, vf + k * N, N);
+                    lv->pv_f32(y, N, sc, NK, vf, N, nr, NK, N);
+                }
+                double t5 = now_ns();
+                if (lv->pv_q8_0)
+                    for (int i = 0; i < iters; i++) lv->pv_q8_0(y, N, sc, NK, v8, r8, nr, NK, N, scratch);
+                double t6 = now_ns();
+                {
+                    const ag_kernel *kq = &lv->k[AG_TYPE_Q8_0];
+                    const size_t arow = kq->quant ? ((size_t)N / kq->act_block * kq->act_bytes + 63) / 64 * 64 : N * 4;
+                    if (kq->quant)
+                        for (int t = 0; t < nr; t++) kq->quant(q + t * N, qa + t * arow, N);
+                    const void *act = kq->quant ? (const void *)qa : (const void *)q;
+                    for (int i = 0; i < iters; i++) kq->gemm(N, v8, r8, act, arow, sc, NK, NK, nr);
+                }
+                double t7 = now_ns();
+                t_q8 = best_of(t_q8, (t7 - t6) / iters);
+                if (lv->qk_q8_0)
+                    for (int i = 0; i < iters; i++) lv->qk_q8_0(N, v8, r8, qa, ((size_t)N / lv->k[AG_TYPE_Q8_0].act_block * lv->k[AG_TYPE_Q8_0].act_bytes + 63) / 64 * 64, sc, NK, NK, nr, scratch);
+                t_qk8 = best_of(t_qk8, (now_ns() - t7) / iters);
+                t_gemm = best_of(t_gemm, (t1 - t0) / iters);
+                t_qk = best_of(t_qk, (t2 - t1) / iters);
+                t_pvf = best_of(t_pvf, (t3 - t2) / iters);
+                t_pv16 = best_of(t_pv16, (t4 - t3) / iters);
+                t_pv8f = best_of(t_pv8f, (t5 - t4) / iters);
+                t_pv8 = best_of(t_pv8, (t6 - t5) / iters);
+            }
+            const double fl = 2.0 * nr * NK * N; /* flops of one QK or PV tile */
+            printf("%-8s tile nr=%2d nk=64 Dh=256 GFLOP/s: QK f16 gemm %6.1f qk_f16 %6.1f | PV f16 to_f32+pv_f32 %6.1f "
+                   "pv_f16 %6.1f | PV q8_0 to_f32+pv_f32 %6.1f pv_q8_0 %6.1f | QK q8_0 gemm %6.1f qk_q8_0 %6.1f\n",
+                   lv->name, nr, fl / t_gemm, lv->qk_f16 ? fl / t_qk : 0.0, fl / t_pvf, lv->pv_f16 ? fl / t_pv16 : 0.0,
+                   fl / t_pv8f, lv->pv_q8_0 ? fl / t_pv8 : 0.0, fl / t_q8,
+                   lv->qk_q8_0 ? fl / t_qk8 : 0.0);
+        }
+    }
+    free(k16);
+    free(v8);
+    free(q);
+    free(y);
+    free(sc);
+    free(vf);
+    free(scratch);
+    free(qa);
+}
+
 static void bench(void)
 {
     enum { NR = 4, NK = 64, N = 256 };
@@ -330,6 +716,7 @@ static void bench(void)
                lv->name, best_pv, 2.0 * NR * NK * N / best_pv, best_exp, best_cv[0], best_cv[1], best_cv[2],
                best_cv[3]);
     }
+    bench_tile();
     for (int ti = 0; ti < 4; ti++) free(rows[ti]);
     free(y);
     free(p);
@@ -351,6 +738,7 @@ int main(int argc, char **argv)
     for (size_t a = 0; a < sizeof(types) / sizeof(types[0]); a++)
         CHECK(ref->k[types[a]].to_f32 == ag_type_traits_of(types[a])->to_float, "ref to_f32 of type %u",
               types[a]);
+    test_pv_q8_0(NULL); /* the reference itself against exact math */
     for (int l = 0; l < ag_kernels_count(); l++) {
         const ag_kernel_level *lv = ag_kernels_level(l);
         const int before = test_failures;
@@ -358,6 +746,10 @@ int main(int argc, char **argv)
         if (!lv->exp_sum || !lv->pv_f32) continue;
         test_exp_sum(lv, ref);
         test_pv(lv);
+        if (lv->qk_f16) test_qk_f16(lv);
+        if (lv->qk_q8_0) test_qk_q8_0(lv);
+        if (lv->pv_f16) test_pv_f16(lv);
+        if (lv->pv_q8_0) test_pv_q8_0(lv);
         test_to_f32(lv);
         printf("%s: %s\n", lv->name, test_failures == before ? "ok" : "FAILED");
     }

@@ -1,5 +1,7 @@
 /* attn.avx2.c: the attention's kernel-table entries at the "avx2" level
- * (exp_sum, pv_f32 and the value-cache dequantizers to_f32; kernels.h).
+ * (exp_sum, pv_f32, qk_f16 and the value-cache dequantizers to_f32;
+ * kernels.h; pv_f16 and the int8 q8_0 paths are avx512-only, this level
+ * has no VNNI: it converts values with to_f32 and uses pv_f32).
  *
  * These run in the decode loop over the whole KV cache, once per tile of
  * keys (typically nk = 64 keys, Dh = 256, nr = 4..64 query rows):
@@ -24,6 +26,10 @@
  *    the --bench of tests/kernels/test_attn_ops.c this reaches the FMA peak
  *    (2 per cycle), so wider tiles (4 x 24 fills all 16 registers) were not
  *    pursued; 6 x 16 does not fit nr = 4 (a GQA group of 4 in decode).
+ *  - qk_f16: 4 keys x 2 query rows per register tile (8 accumulators over
+ *    the head dim, one 4-way horizontal sum per row), each converted key
+ *    vector feeding 2 FMAs and each query vector 4 (the generic f16 gemm
+ *    loads more than one vector per FMA).
  *  - to_f32: F16 by vcvtph2ps, BF16 by a 16-bit shift, Q8_0 by sign
  *    extension and one multiply by the block scale, Q4_0 by nibble unpack,
  *    -8, and the scale: the same operations the reference does in the same
@@ -148,6 +154,59 @@ static void pv_f32_avx2(float *y, size_t ldy, const float *p, size_t ldp, const 
     }
 }
 
+/* ---- qk_f16 ---- */
+
+/* y[t * ldy + r] for keys r < KR (<= 4), query rows t < TR (<= 2): 8
+ * accumulators, each converted key vector used TR times, each query
+ * vector KR times; values n & ~7.. n - 1 in scalar */
+AG_INLINE void qk_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       const int KR, const int TR)
+{
+    __m256 acc[2][4];
+    for (int t = 0; t < TR; t++)
+        for (int r = 0; r < 4; r++) acc[t][r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 kv[4];
+        for (int r = 0; r < KR; r++) kv[r] = _mm256_cvtph_ps(load128(w + r * ws + 2 * i));
+        for (int t = 0; t < TR; t++) {
+            const __m256 qv = _mm256_loadu_ps((const float *)(a + t * as) + i);
+            for (int r = 0; r < KR; r++) acc[t][r] = _mm256_fmadd_ps(kv[r], qv, acc[t][r]);
+        }
+    }
+    for (int t = 0; t < TR; t++) {
+        float f[4];
+        _mm_storeu_ps(f, x86_reduce4_256(acc[t]));
+        for (int r = 0; r < KR; r++) {
+            float tail = 0;
+            for (int64_t j = i; j < n; j++) tail += x86_f16(w + r * ws + 2 * j) * ((const float *)(a + t * as))[j];
+            y[t * ldy + r] = f[r] + tail;
+        }
+    }
+}
+
+AG_INLINE void qk_keys(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, const int TR)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 4, TR);
+    switch (nr - r) {
+    case 3: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 3, TR); break;
+    case 2: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 2, TR); break;
+    case 1: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 1, TR); break;
+    default: break;
+    }
+}
+
+static void qk_f16_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                        int64_t nr, int64_t nt)
+{
+    const uint8_t *W = w, *A = a;
+    int64_t t = 0;
+    for (; t + 2 <= nt; t += 2) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 2);
+    if (t < nt) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 1);
+}
+
 /* ---- to_f32 ---- */
 
 static void to_f32_f16(const void *src, float *dst, int64_t n)
@@ -213,6 +272,7 @@ void ag_kernels_setup_attn_avx2(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx2;
     lv->pv_f32 = pv_f32_avx2;
+    lv->qk_f16 = qk_f16_avx2;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
     lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;

@@ -1,5 +1,6 @@
 /* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
- * (exp_sum, pv_f32, to_f32; kernels.h). The same algorithms as attn.avx2.c
+ * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, to_f32; kernels.h).
+ * exp_sum, pv_f32 and to_f32 are the same algorithms as attn.avx2.c
  * (see there for the exp approximation and why), 16 lanes wide, with
  * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
  * stores on AMD):
@@ -15,7 +16,29 @@
  *  - to_f32: F16 via vcvtph2ps on zmm, BF16 by shifts, Q8_0 / Q4_0 by
  *    widening to int32, converting and one multiply by the block scale:
  *    bit-identical to the reference to_float (F16 signalling NaNs come out
- *    quiet, as at the avx2 level). */
+ *    quiet, as at the avx2 level).
+ *  - qk_f16: 4 keys x 4 query rows per register tile (16 accumulators over
+ *    the head dim, one 4-way horizontal sum per row at the end), so each
+ *    converted key vector feeds 4 FMAs and each query vector 4; query
+ *    tiles outer so the 64-key tile stays in L1. 2x the generic f16 gemm
+ *    (which converts every key vector once per 4 rows but loads 2.5
+ *    vectors per FMA).
+ *  - pv_f16: pv_f32's tiles with vcvtph2ps fused into the value loads (no
+ *    f32 copy of the tile).
+ *  - qk_q8_0: the key tile transposed once (32-bit gathers: lane j = key j,
+ *    4 codes per lane, biased by +128 to be vpdpbusd's unsigned side; the
+ *    query codes, broadcast 4 at a time, are the signed side), so vpdpbusd
+ *    accumulates 16 keys' block dots without horizontal sums; per block one
+ *    correction (128 x the query block's code sum), conversion and FMA by
+ *    key scale x query scale. 4 rows x 32 keys per register tile. The
+ *    transpose costs about 1.2 us per tile: below 8 query rows the generic
+ *    gemm_q8_0 stays faster (decode uses it).
+ *  - pv_q8_0: as ag_pv_q8_0_ref (the 8-bit weights quantized per row and
+ *    value block against that block's key scales), the value tile repacked
+ *    4 keys per 32-bit lane by unpacks (u8 weights x s8 codes: vpdpbusd),
+ *    4 rows x 64 columns per register tile. bf16 (vdpbf16ps) was rejected:
+ *    half vpdpbusd's products per instruction, and it would round the f16
+ *    weights. */
 #include "kernels/x86/x86_common.h"
 
 /* ---- exp_sum ---- */
@@ -43,7 +66,7 @@ AG_INLINE __m512 exp512(__m512 d)
     return _mm512_maskz_mul_ps((__mmask16)~zero, p, _mm512_castsi512_ps(e));
 }
 
-AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
+AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1); }
 
 static float exp_sum_avx512(float *x, float m, int64_t n)
 {
@@ -125,6 +148,388 @@ static void pv_f32_avx512(float *y, size_t ldy, const float *p, size_t ldp, cons
     }
 }
 
+/* ---- prefetch ---- */
+
+/* A tile of cache rows is one contiguous run of bytes (head-major cache);
+ * the kernels below walk it in orders the hardware prefetchers do not
+ * follow well (32-bit gathers across 16 rows, 4 rows interleaved), so they
+ * request it line by line first: the lines then arrive in parallel instead
+ * of one miss at a time (measured in situ at depth 7850: the int8 QK spent
+ * 70% of its time in gather misses). The following tile (the next call's,
+ * if any: a prefetch never faults) goes to L2 meanwhile. */
+AG_INLINE void prefetch_tile(const void *p, size_t bytes)
+{
+    const char *c = p;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+    for (size_t o = bytes; o < 2 * bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T1);
+}
+
+/* ---- qk_f16 ---- */
+
+/* y[t * ldy + r] for keys r < KR, query rows t < TR (a 4 x 4 tile at most:
+ * 16 accumulators, each f16 key vector converted once and used TR times,
+ * each query vector loaded once and used KR times) */
+AG_INLINE void qk_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       const int KR, const int TR)
+{
+    __m512 acc[4][4];
+    for (int t = 0; t < TR; t++)
+        for (int r = 0; r < KR; r++) acc[t][r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 kv[4];
+        for (int r = 0; r < KR; r++) kv[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + r * ws + 2 * i)));
+        for (int t = 0; t < TR; t++) {
+            const __m512 qv = _mm512_loadu_ps((const float *)(a + t * as) + i);
+            for (int r = 0; r < KR; r++) acc[t][r] = _mm512_fmadd_ps(kv[r], qv, acc[t][r]);
+        }
+    }
+    if (i < n) {
+        const __mmask16 m = mask16(n - i);
+        __m512 kv[4];
+        for (int r = 0; r < KR; r++) kv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + r * ws + 2 * i));
+        for (int t = 0; t < TR; t++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, (const float *)(a + t * as) + i);
+            for (int r = 0; r < KR; r++) acc[t][r] = _mm512_fmadd_ps(kv[r], qv, acc[t][r]);
+        }
+    }
+    for (int t = 0; t < TR; t++) {
+        __m256 h[4];
+        for (int r = 0; r < 4; r++) {
+            const __m512 v = acc[t][r < KR ? r : 0];
+            h[r] = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        }
+        const __m128 s = x86_reduce4_256(h);
+        if (KR == 4) _mm_storeu_ps(y + t * ldy, s);
+        else _mm_mask_storeu_ps(y + t * ldy, (__mmask8)((1u << KR) - 1), s);
+    }
+}
+
+/* all keys for one tile of TR query rows: the key tile (64 f16 keys of
+ * 256 values = 32 KB) stays in L1 while the query tiles pass over it */
+AG_INLINE void qk_keys(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, const int TR)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 4, TR);
+    switch (nr - r) {
+    case 3: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 3, TR); break;
+    case 2: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 2, TR); break;
+    case 1: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 1, TR); break;
+    default: break;
+    }
+}
+
+static void qk_f16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                          int64_t nr, int64_t nt)
+{
+    const uint8_t *W = w, *A = a;
+    int64_t t = 0;
+    for (; t + 4 <= nt; t += 4) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 4);
+    switch (nt - t) {
+    case 3: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 3); break;
+    case 2: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 2); break;
+    case 1: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 1); break;
+    default: break;
+    }
+}
+
+/* ---- qk_q8_0 (VNNI) ---- */
+
+/* Scratch (kernels.c's pv_q8_0 layout, reused): the keys transposed at 0,
+ * 16 keys per group g, for every 4 values i4 of the row one 64-byte vector
+ * (lane j: key 16 g + j's codes 4 i4..4 i4 + 3, plus 128 so that they are
+ * the unsigned side of vpdpbusd), at byte (g * n / 4 + i4) * 64; the key
+ * block scales dk[b * 64 + key] at 64 n; 128 x the sum of each query row's
+ * codes per block at 72 n (sum (k + 128) q = sum k q + 128 sum q). */
+
+/* rows r < R x key groups g0 .. g0 + G - 1 */
+AG_INLINE void qkq_tile(const uint8_t *kp, const float *dk, const uint8_t *a, size_t as, const int32_t *qs,
+                        int64_t n, float *y, size_t ldy, int64_t nr, int64_t g0, const int R, const int G)
+{
+    const int64_t nb = n / 32;
+    __m512 accf[4][2];
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++) accf[r][gi] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i ai[4][2];
+        for (int r = 0; r < R; r++)
+            for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const int64_t i4 = 8 * b + j;
+            __m512i kv[2];
+            for (int gi = 0; gi < G; gi++) kv[gi] = _mm512_load_si512(kp + ((g0 + gi) * (n / 4) + i4) * 64);
+            for (int r = 0; r < R; r++) {
+                int32_t q4;
+                memcpy(&q4, a + r * as + 4 * i4, 4);
+                const __m512i bq = _mm512_set1_epi32(q4);
+                for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_dpbusd_epi32(ai[r][gi], kv[gi], bq);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m512 sa = _mm512_set1_ps(x86_f32(a + r * as + n + 4 * b));
+            const __m512i corr = _mm512_set1_epi32(qs[r * nb + b]);
+            for (int gi = 0; gi < G; gi++) {
+                const __m512 d = _mm512_mul_ps(_mm512_load_ps(dk + b * AG_PV_TILE + 16 * (g0 + gi)), sa);
+                accf[r][gi] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ai[r][gi], corr)), d, accf[r][gi]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++)
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * (g0 + gi), mask16(nr - 16 * (g0 + gi)), accf[r][gi]);
+}
+
+AG_INLINE void qkq_rows(const uint8_t *kp, const float *dk, const uint8_t *a, size_t as, const int32_t *qs,
+                        int64_t n, float *y, size_t ldy, int64_t nr, const int R)
+{
+    const int64_t ng = (nr + 15) / 16;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) qkq_tile(kp, dk, a, as, qs, n, y, ldy, nr, g, R, 2);
+    if (g < ng) qkq_tile(kp, dk, a, as, qs, n, y, ldy, nr, g, R, 1);
+}
+
+static void qk_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                           int64_t nr, int64_t nt, void *scratch)
+{
+    const uint8_t *W = w, *A = a;
+    const int64_t nb = n / 32, ng = (nr + 15) / 16;
+    uint8_t *kp = scratch;
+    float *dk = (float *)(kp + (size_t)AG_PV_TILE * n);
+    int32_t *qs = (int32_t *)(kp + (size_t)(AG_PV_TILE + 8) * n);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)ws));
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    prefetch_tile(W, (size_t)nr * ws);
+    for (int64_t g = 0; g < ng; g++) {
+        const __mmask16 m = mask16(nr - 16 * g);
+        const uint8_t *wg = W + (size_t)(16 * g) * ws;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *wb = wg + 34 * (size_t)b;
+            const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, wb, 1);
+            _mm512_store_ps(dk + b * AG_PV_TILE + 16 * g, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+            for (int j = 0; j < 8; j++) {
+                const __m512i c = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, wb + 2 + 4 * j, 1);
+                _mm512_store_si512(kp + (g * (n / 4) + 8 * b + j) * 64, _mm512_xor_si512(c, bias));
+            }
+        }
+    }
+    const __m256i bias32 = _mm256_set1_epi8((char)0x80);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            /* sum of (code + 128) by vpsadbw, four 64-bit partial sums */
+            const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(load256(A + t * as + 32 * b), bias32), _mm256_setzero_si256());
+            const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            const int32_t sum = (int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
+            qs[t * nb + b] = 128 * sum;
+        }
+    int64_t t = 0;
+    for (; t + 4 <= nt; t += 4) qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 4);
+    switch (nt - t) {
+    case 3: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 3); break;
+    case 2: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 2); break;
+    case 1: qkq_rows(kp, dk, A + t * as, as, qs + t * nb, n, y + t * ldy, ldy, nr, 1); break;
+    default: break;
+    }
+}
+
+/* ---- pv_f16 ---- */
+
+/* pv_tile with f16 value rows: each v vector converted by vcvtph2ps as it
+ * is loaded (exact), so no f32 copy of the tile is written and re-read */
+AG_INLINE void pv16_tile(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nk,
+                         const int R, const int CV, __mmask16 mask)
+{
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++)
+            acc[r][c] = _mm512_maskz_loadu_ps(c == CV - 1 ? mask : 0xffff, y + r * ldy + 16 * c);
+    for (int64_t k = 0; k < nk; k++) {
+        const uint8_t *vk = v + (size_t)k * ldv;
+        __m512 vv[4];
+        for (int c = 0; c < CV; c++)
+            vv[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(c == CV - 1 ? mask : 0xffff, vk + 32 * c));
+        for (int r = 0; r < R; r++) {
+            const __m512 b = _mm512_set1_ps(p[r * ldp + (size_t)k]);
+            for (int c = 0; c < CV; c++) acc[r][c] = _mm512_fmadd_ps(b, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, c == CV - 1 ? mask : 0xffff, acc[r][c]);
+}
+
+AG_INLINE void pv16_strip(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nr,
+                          int64_t nk, const int CV, __mmask16 mask)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4)
+        pv16_tile(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, v, ldv, nk, 4, CV, mask);
+    float *yr = y + (size_t)r * ldy;
+    const float *pr = p + (size_t)r * ldp;
+    switch (nr - r) {
+    case 3: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 3, CV, mask); break;
+    case 2: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 2, CV, mask); break;
+    case 1: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 1, CV, mask); break;
+    default: break;
+    }
+}
+
+static void pv_f16_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *vv, size_t ldv,
+                          int64_t nr, int64_t nk, int64_t n)
+{
+    const uint8_t *v = vv;
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64) pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, 0xffff);
+    const int64_t left = n - e;
+    const __mmask16 mask = mask16(left - 16 * ((left - 1) / 16));
+    switch ((left + 15) / 16) {
+    case 4: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, mask); break;
+    case 3: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 3, mask); break;
+    case 2: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 2, mask); break;
+    case 1: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 1, mask); break;
+    default: break;
+    }
+}
+
+/* ---- pv_q8_0 (VNNI) ---- */
+
+/* The tile's q8_0 codes, 4 keys interleaved per 32-bit lane (scratch
+ * layout in kernels.c: group g, column e at bytes (g * n + e) * 4), keys
+ * nk..63 of the last group zero; and the block scales as f32. */
+static void repack_q8_0(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uint8_t *vp, float *dt)
+{
+    const int64_t nb = n / 32, ng = (nk + 3) / 4;
+    for (int64_t g = 0; g < ng; g++) {
+        const blk_q8_0 *row[4];
+        for (int j = 0; j < 4; j++) row[j] = 4 * g + j < nk ? (const blk_q8_0 *)(v + (size_t)(4 * g + j) * ldv) : NULL;
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i a[4];
+            for (int j = 0; j < 4; j++) a[j] = row[j] ? load256(row[j][b].qs) : _mm256_setzero_si256();
+            const __m256i lo01 = _mm256_unpacklo_epi8(a[0], a[1]), hi01 = _mm256_unpackhi_epi8(a[0], a[1]);
+            const __m256i lo23 = _mm256_unpacklo_epi8(a[2], a[3]), hi23 = _mm256_unpackhi_epi8(a[2], a[3]);
+            /* 128-bit lanes: A = cols 0-3 | 16-19, B = 4-7 | 20-23, C = 8-11 | 24-27, D = 12-15 | 28-31 */
+            const __m256i A = _mm256_unpacklo_epi16(lo01, lo23), B = _mm256_unpackhi_epi16(lo01, lo23);
+            const __m256i C = _mm256_unpacklo_epi16(hi01, hi23), D = _mm256_unpackhi_epi16(hi01, hi23);
+            __m256i *o = (__m256i *)(vp + (size_t)(g * n + 32 * b) * 4);
+            _mm256_store_si256(o, _mm256_permute2x128_si256(A, B, 0x20));
+            _mm256_store_si256(o + 1, _mm256_permute2x128_si256(C, D, 0x20));
+            _mm256_store_si256(o + 2, _mm256_permute2x128_si256(A, B, 0x31));
+            _mm256_store_si256(o + 3, _mm256_permute2x128_si256(C, D, 0x31));
+        }
+    }
+    /* the scales of 16 keys at once: 32-bit gathers at each row's block
+     * (its f16 d and the first code byte), all 64 lanes written (the
+     * weights' masked lanes multiply them: 0, never garbage) */
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)ldv));
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t k = 0; k < AG_PV_TILE; k += 16) {
+            const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask16(nk - k), idx,
+                                                          v + (size_t)k * ldv + 34 * (size_t)b, 1);
+            _mm512_store_ps(dt + b * AG_PV_TILE + k, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+        }
+}
+
+/* y rows r < R, columns [0, 16 * CV) of block pair (b, b + 1) += the 8-bit
+ * weights x codes; CV = 2 is one block */
+AG_INLINE void pvq_tile(float *y, size_t ldy, const uint8_t *c, const float *cs, int64_t nb, const uint8_t *vp,
+                        int64_t n, int64_t ng, const int R, const int CV)
+{
+    __m512i acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < CV; j++) acc[r][j] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *vg = vp + (size_t)g * n * 4;
+        __m512i vv[4];
+        for (int j = 0; j < CV; j++) vv[j] = _mm512_load_si512(vg + 64 * j);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *cr = c + (size_t)r * nb * AG_PV_TILE + 4 * g;
+            int32_t c0, c1;
+            memcpy(&c0, cr, 4);
+            const __m512i b0 = _mm512_set1_epi32(c0);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, vv[0]);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b0, vv[1]);
+            if (CV == 4) {
+                memcpy(&c1, cr + AG_PV_TILE, 4);
+                const __m512i b1 = _mm512_set1_epi32(c1);
+                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], b1, vv[2]);
+                acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], b1, vv[3]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < CV; j++) {
+            float *yr = y + (size_t)r * ldy + 16 * j;
+            const __m512 s = _mm512_set1_ps(cs[r * nb + j / 2]);
+            _mm512_storeu_ps(yr, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][j]), s, _mm512_loadu_ps(yr)));
+        }
+}
+
+AG_INLINE void pvq_strip(float *y, size_t ldy, const uint8_t *c, const float *cs, int64_t nb, const uint8_t *vp,
+                         int64_t n, int64_t ng, int64_t nr, const int CV)
+{
+    int64_t r = 0;
+    const size_t cst = (size_t)nb * AG_PV_TILE;
+    for (; r + 4 <= nr; r += 4)
+        pvq_tile(y + (size_t)r * ldy, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 4, CV);
+    float *yr = y + (size_t)r * ldy;
+    switch (nr - r) {
+    case 3: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 3, CV); break;
+    case 2: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 2, CV); break;
+    case 1: pvq_tile(yr, ldy, c + r * cst, cs + r * nb, nb, vp, n, ng, 1, CV); break;
+    default: break;
+    }
+}
+
+/* the 8-bit weights per row and block (ag_pv_q8_0_ref), NV = 16-key
+ * vectors of the tile */
+AG_INLINE void pvq_weights(const float *p, size_t ldp, int64_t nr, int64_t nk, int64_t nb, const float *dt, uint8_t *c,
+                           float *cs, const int NV)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        __m512 pr[4];
+        for (int i = 0; i < NV; i++) pr[i] = _mm512_maskz_loadu_ps(mask16(nk - 16 * i), p + (size_t)r * ldp + 16 * i);
+        for (int64_t b = 0; b < nb; b++) {
+            __m512 x[4], mx = _mm512_setzero_ps();
+            for (int i = 0; i < NV; i++) {
+                x[i] = _mm512_mul_ps(pr[i], _mm512_load_ps(dt + b * AG_PV_TILE + 16 * i));
+                mx = _mm512_max_ps(mx, x[i]);
+            }
+            const float m = _mm512_reduce_max_ps(mx);
+            const float inv = m > 0 ? 255.0f / m : 0.0f;
+            cs[r * nb + b] = m / 255.0f;
+            const __m512 vi = _mm512_set1_ps(inv);
+            uint8_t *cr = c + (size_t)(r * nb + b) * AG_PV_TILE;
+            for (int i = 0; i < NV; i++) {
+                const __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x[i], vi), X86_RND);
+                _mm_store_si128((__m128i *)(cr + 16 * i), _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512())));
+            }
+        }
+    }
+}
+
+static void pv_q8_0_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv,
+                           int64_t nr, int64_t nk, int64_t n, void *scratch)
+{
+    const int64_t nb = n / 32, ng = (nk + 3) / 4; /* codes of keys nk..4 ng - 1 come out 0 (masked p) */
+    uint8_t *vp = scratch;
+    float *dt = (float *)(vp + (size_t)AG_PV_TILE * n);
+    uint8_t *c = vp + (size_t)(AG_PV_TILE + 8) * n;
+    float *cs = (float *)(c + (size_t)nr * nb * AG_PV_TILE);
+    prefetch_tile(v, (size_t)nk * ldv);
+    repack_q8_0(v, ldv, nk, n, vp, dt);
+    switch ((nk + 15) / 16) { /* NV a constant: the x[] stay in registers */
+    case 4: pvq_weights(p, ldp, nr, nk, nb, dt, c, cs, 4); break;
+    case 3: pvq_weights(p, ldp, nr, nk, nb, dt, c, cs, 3); break;
+    case 2: pvq_weights(p, ldp, nr, nk, nb, dt, c, cs, 2); break;
+    default: pvq_weights(p, ldp, nr, nk, nb, dt, c, cs, 1); break;
+    }
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64)
+        pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 4);
+    if (e < n) pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 2);
+}
+
 /* ---- to_f32 ---- */
 
 static void to_f32_f16(const void *src, float *dst, int64_t n)
@@ -185,6 +590,10 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
     lv->pv_f32 = pv_f32_avx512;
+    lv->qk_f16 = qk_f16_avx512;
+    if (lv->k[AG_TYPE_Q8_0].act_fmt == AG_ACT_Q8_0S) lv->qk_q8_0 = qk_q8_0_avx512; /* reads q8_0s rows */
+    lv->pv_f16 = pv_f16_avx512;
+    lv->pv_q8_0 = pv_q8_0_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
     lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;

@@ -69,6 +69,19 @@ static void pv_f32_ref(float *y, size_t ldy, const float *p, size_t ldp, const f
     }
 }
 
+/* the state update of kernels.h, as the unfused per-row dot / axpby / dot */
+static void delta_step_ref(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
+                           float beta, float *o)
+{
+    const ag_kernel_level *kl = ag_kernels();
+    for (int64_t j = 0; j < nr; j++) {
+        float *Sr = S + (size_t)j * (size_t)n;
+        const float d = beta * (v[j] - decay * kl->dot_f32(Sr, k, n));
+        kl->axpby_f32(Sr, k, d, decay, n);
+        o[j] = kl->dot_f32(Sr, q, n);
+    }
+}
+
 #define REF_TOKENS 16 /* tokens per pass over a row */
 
 static void gemm_ref(const ag_type_traits *tt, int64_t n, const void *w, size_t ws, const void *a, size_t as,
@@ -141,6 +154,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->axpby_f32 = axpby_f32_ref;
     lv->exp_sum = exp_sum_ref;
     lv->pv_f32 = pv_f32_ref;
+    lv->delta_step = delta_step_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const ag_type_traits *tt = ag_type_traits_of(rows[i].id);
         if (!tt) continue;

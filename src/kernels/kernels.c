@@ -108,6 +108,19 @@ void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void
     }
 }
 
+/* the state update of kernels.h, as the unfused per-row dot / axpby / dot */
+static void delta_step_ref(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
+                           float beta, float *o)
+{
+    const ag_kernel_level *kl = ag_kernels();
+    for (int64_t j = 0; j < nr; j++) {
+        float *Sr = S + (size_t)j * (size_t)n;
+        const float d = beta * (v[j] - decay * kl->dot_f32(Sr, k, n));
+        kl->axpby_f32(Sr, k, d, decay, n);
+        o[j] = kl->dot_f32(Sr, q, n);
+    }
+}
+
 #define REF_TOKENS 16 /* tokens per pass over a row */
 
 static void gemm_ref(const ag_type_traits *tt, int64_t n, const void *w, size_t ws, const void *a, size_t as,
@@ -184,6 +197,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->qk_q8_0 = NULL;
     lv->pv_f16 = NULL;
     lv->pv_q8_0 = NULL;
+    lv->delta_step = delta_step_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const ag_type_traits *tt = ag_type_traits_of(rows[i].id);
         if (!tt) continue;

@@ -33,7 +33,7 @@
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
  * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
- * lv->k[type].to_f32) for the types it
+ * lv->delta_step, lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -148,6 +148,15 @@ typedef struct ag_kernel_level {
      * converts with k[Q8_0].to_f32 and calls pv_f32. */
     void (*pv_q8_0)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                     int64_t nk, int64_t n, void *scratch);
+    /* One token's Gated DeltaNet step for one head (model/qwen35.c), fused so
+     * the state passes through the core once: for each of the nr state rows
+     * S_j = S + j * n (n values),
+     *   d = beta * (v[j] - decay * (S_j . k));  S_j = decay * S_j + d * k;
+     *   o[j] = S_j . q
+     * Any nr, n >= 1. The reference composes the ACTIVE level's dot_f32 and
+     * axpby_f32 (so levels without their own step keep their vector dot). */
+    void (*delta_step)(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
+                       float beta, float *o);
 } ag_kernel_level;
 
 /* Keys per pv_q8_0 call at most, and its scratch: the value tile repacked

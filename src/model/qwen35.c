@@ -5,10 +5,13 @@
  * fixed-size f32 state per head), every full_attention_interval-th layer is
  * gated softmax attention with a KV cache. Both paths run T tokens per call:
  * the projections are batched matmuls (weights read once per batch), the
- * DeltaNet recurrence runs token by token over the batch (exactly the decode
- * math, so prefill and decode agree by construction), attention is causal
- * over the cache. The chunked DeltaNet form is a later optimization behind
- * the same interface.
+ * DeltaNet runs in one pool job per layer (conv, norms, recurrence, gated
+ * norm; threads split by key head). Its recurrence runs token by token for
+ * short batches (decode: delta_step, one fused pass over each head's state
+ * per token) and in the chunked form (spec 3.6, delta_chunk: small GEMMs per
+ * chunk of 64 tokens, one state update per chunk) for batches of 16 tokens
+ * or more; the two agree to float rounding (tests/model/
+ * test_deltanet_chunk.c). Attention is causal over the cache.
  *
  * Attention runs straight over the cache with an online softmax, a tile of
  * 64 keys at a time: scores of a block of query rows against the tile (the
@@ -81,6 +84,8 @@ typedef struct qstate {
     float *ffa, *ffb;                /* (T, f): the FFN runs after the mixer is done, so
                                         these share one block (mix) with the five above */
     float *mix;
+    float *dn;                       /* per-thread delta_chunk scratch, dn_stride floats each */
+    size_t dn_stride;
     uint8_t *att;                    /* per-thread attention scratch, att_stride bytes each */
     size_t att_stride;
     float *rcos, *rsin;              /* (T, n_rot/2) */
@@ -375,6 +380,7 @@ static void qwen35_ctx_free(ag_context *c)
     free(s->tmp);
     free(s->mix);
     free(s->att);
+    free(s->dn);
     free(s->rcos);
     free(s->rsin);
     free(s);
@@ -469,6 +475,20 @@ static ag_status cache_types(const qwen35 *q, const ag_context_params *p, const 
     return AG_OK;
 }
 
+/* The chunked DeltaNet (delta_chunk): tokens per chunk, and the shortest
+ * batch that uses it (shorter ones, decode included, run token by token). */
+#define DN_CHUNK 64
+#define DN_CHUNK_MIN 16
+
+/* Floats of one thread's delta_chunk scratch for batches of up to T tokens
+ * (0 when no batch is long enough to use it). */
+static size_t dn_scratch_floats(const qwen35 *q, size_t T)
+{
+    if (T < DN_CHUNK_MIN) return 0;
+    size_t C = DN_CHUNK, Dk = (size_t)q->Dk, Dv = (size_t)q->Dv;
+    return 2 * C * C + 2 * C * Dv + 2 * C * Dk + Dk * Dv + 3 * C;
+}
+
 /* Bytes a context holds, shared by ctx_init and the memory plan. */
 typedef struct qsizes {
     size_t kv, rec, scratch, act;
@@ -494,7 +514,8 @@ static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t kr
     z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
     z->rec = (size_t)q->n_rec * ((size_t)max_i(q->Kc - 1, 1) * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
     size_t per_tok = 3 * (size_t)q->d + 2 * half;
-    z->scratch = (T * per_tok + mix_floats(q, T)) * sizeof(float) + nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
+    z->scratch = (T * per_tok + mix_floats(q, T) + nth * dn_scratch_floats(q, T)) * sizeof(float) +
+                 nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
     /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
      * (the DeltaNet projections), or one of the other widths */
     size_t a = 4 * act_row(q->d);
@@ -592,6 +613,8 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->att_stride = att_scratch_bytes(q->H / q->Hkv, q->Dh);
         s->att = aligned_alloc(64, (size_t)nth * s->att_stride);
         if (!s->att) ok = false;
+        s->dn_stride = dn_scratch_floats(q, T);
+        if (s->dn_stride) s->dn = alloc_f((size_t)nth, s->dn_stride, &ok);
         s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
         s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
     }
@@ -616,6 +639,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
     /* scratch is resident from the start, as planned (the KV cache and the
      * recurrent state are paged in as the sequence grows) */
     memset(s->att, 0, (size_t)nth * s->att_stride);
+    if (s->dn) memset(s->dn, 0, (size_t)nth * s->dn_stride * sizeof(float));
     memset(c->exec.wbuf, 0, (size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float));
     return AG_OK;
 }
@@ -878,7 +902,132 @@ static void l2norm(float *v, int n, float eps)
     for (int i = 0; i < n; i++) v[i] *= r;
 }
 
-/* the DeltaNet recurrence, value heads split across threads */
+/* Causal depthwise conv over seq = [state (Kc-1 rows) | this batch], then
+ * SiLU, for channels [c0, c1), in place: output t goes to proj row t (seq
+ * row t+hist), and runs from the last token down, so no later output reads
+ * an overwritten row. Channels are independent, so threads may run disjoint
+ * ranges at once. */
+static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int c0, int c1)
+{
+    int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
+    float *old = s->convhist, *cst = s->conv[l->slot];
+    size_t nb = (size_t)(c1 - c0) * sizeof(float);
+    for (int r = 0; r < hist; r++) memcpy(old + (size_t)r * Cc + c0, cst + (size_t)r * Cc + c0, nb);
+#define SEQ_ROW(r) ((r) < hist ? old + (size_t)(r) * Cc : s->proj + (size_t)((r) - hist) * s->proj_w)
+    for (int r = 0; r < hist; r++) memcpy(cst + (size_t)r * Cc + c0, SEQ_ROW(T + r) + c0, nb);
+    /* taps outermost over blocks of CONV_BLK channels, so the inner loops
+     * run along the channels (vectorizable); the block's sums wait in acc
+     * because out is also the last tap's input */
+    enum { CONV_BLK = 64 };
+    float acc[CONV_BLK];
+    for (int t = T - 1; t >= 0; t--) {
+        const float *rows[64]; /* Kc <= 64 (load_hparams) */
+        for (int k = 0; k < Kc; k++) rows[k] = SEQ_ROW(t + k);
+        float *out = s->proj + (size_t)t * s->proj_w;
+        for (int b0 = c0; b0 < c1; b0 += CONV_BLK) {
+            const int nb = c1 - b0 < CONV_BLK ? c1 - b0 : CONV_BLK;
+            const float *w = l->conv_w + (size_t)b0 * Kc;
+            for (int c = 0; c < nb; c++) acc[c] = 0;
+            for (int k = 0; k < Kc; k++) {
+                const float *x = rows[k] + b0;
+                for (int c = 0; c < nb; c++) acc[c] += w[(size_t)c * Kc + k] * x[c];
+            }
+            for (int c = 0; c < nb; c++) out[b0 + c] = ag_silu(acc[c]);
+        }
+    }
+#undef SEQ_ROW
+}
+
+/* C tokens (t0 ...) of value head h (key head kh) in the chunked form of
+ * docs/qwen35-spec.md 3.6, the same math as C delta_step calls up to
+ * rounding. With Gamma_r the cumulative log-decay inside the chunk and S the
+ * state before it (S[i][j], i key, j value; stored transposed, row j = S[.][j]):
+ *   A[r][s] = beta_r (k_r . k_s) e^(G_r - G_s)   (s < r)
+ *   U = (I + A)^-1 diag(beta) V,  W = (I + A)^-1 diag(beta e^G) K
+ *       (forward substitution, row by row)
+ *   Unew = U - W S
+ *   o_r = e^G_r S^T q_r + sum_{s <= r} (q_r . k_s) e^(G_r - G_s) Unew_s
+ *   S <- e^G_last S + sum_s e^(G_last - G_s) k_s Unew_s^T
+ * Every exponent is <= 0, so nothing overflows. The products are small
+ * row-major GEMMs through the kernel table's pv_f32 (y += p v); the state
+ * is transposed once per chunk into Sm (S itself, Dk x Dv) for W S and
+ * Q S, and updated in place through the transposed Unew. The outputs go to
+ * s->y unscaled (the caller applies 1/sqrt(Dk) and the gated norm).
+ * Rejected: per-token dot products for the Gram matrices (one horizontal sum
+ * per entry costs as much as the rest). */
+static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *scr)
+{
+    const qwen35 *q = j->q;
+    const layer *l = j->l;
+    qstate *s = j->s;
+    const ag_kernel_level *kl = ag_kernels();
+    const int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk, NC = DN_CHUNK;
+    const size_t ld = (size_t)s->proj_w, ldo = (size_t)s->y_w;
+    float *A = scr, *P = A + NC * NC, *U = P + NC * NC, *UT = U + (size_t)NC * Dv, *Kt = UT + (size_t)NC * Dv;
+    float *Wn = Kt + (size_t)NC * Dk, *Sm = Wn + (size_t)NC * Dk, *G = Sm + (size_t)Dk * Dv, *eG = G + NC, *B = eG + NC;
+    const float *Q0 = s->proj + (size_t)t0 * ld + (size_t)kh * Dk, *K0 = Q0 + qk;
+    const float *V0 = s->proj + (size_t)t0 * ld + 2 * qk + (size_t)h * Dv;
+    float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk, *O0 = s->y + (size_t)t0 * ldo + (size_t)h * Dv;
+
+    float acc = 0;
+    for (int r = 0; r < C; r++) {
+        const float *ba = s->ba + (size_t)(t0 + r) * 2 * q->Hv;
+        B[r] = ag_sigmoid(ba[h]);
+        acc += l->ssm_a[h] * ag_softplus(ba[q->Hv + h] + l->dt_bias[h]);
+        G[r] = acc;
+        eG[r] = expf(acc);
+    }
+    /* Gram matrices K K^T and Q K^T (C x C, row stride C) */
+    for (int r = 0; r < C; r++)
+        for (int i = 0; i < Dk; i++) Kt[(size_t)i * C + r] = K0[(size_t)r * ld + i];
+    memset(A, 0, (size_t)C * C * sizeof(float));
+    memset(P, 0, (size_t)C * C * sizeof(float));
+    kl->pv_f32(A, (size_t)C, K0, ld, Kt, (size_t)C, C, Dk, C);
+    kl->pv_f32(P, (size_t)C, Q0, ld, Kt, (size_t)C, C, Dk, C);
+    /* A negated (the substitution adds), both with their decays and masks */
+    for (int r = 0; r < C; r++)
+        for (int c = 0; c < C; c++) {
+            const float e = c <= r ? expf(G[r] - G[c]) : 0.0f;
+            A[r * C + c] = c < r ? -B[r] * A[r * C + c] * e : 0.0f;
+            P[r * C + c] *= e;
+        }
+    /* U and -W by forward substitution: row r = its own term + sum_{c<r} -A[r][c] row c */
+    for (int r = 0; r < C; r++) {
+        float *u = U + (size_t)r * Dv, *w = Wn + (size_t)r * Dk;
+        const float *v = V0 + (size_t)r * ld, *k = K0 + (size_t)r * ld;
+        const float bw = -B[r] * eG[r];
+        for (int i = 0; i < Dv; i++) u[i] = B[r] * v[i];
+        for (int i = 0; i < Dk; i++) w[i] = bw * k[i];
+        if (r) {
+            kl->pv_f32(u, (size_t)Dv, A + (size_t)r * C, (size_t)C, U, (size_t)Dv, 1, r, Dv);
+            kl->pv_f32(w, (size_t)Dk, A + (size_t)r * C, (size_t)C, Wn, (size_t)Dk, 1, r, Dk);
+        }
+    }
+    for (int jv = 0; jv < Dv; jv++)
+        for (int i = 0; i < Dk; i++) Sm[(size_t)i * Dv + jv] = S[(size_t)jv * Dk + i];
+    kl->pv_f32(U, (size_t)Dv, Wn, (size_t)Dk, Sm, (size_t)Dv, C, Dk, Dv); /* U = Unew */
+    /* outputs: e^G_r (q_r S) + P Unew */
+    for (int r = 0; r < C; r++) memset(O0 + (size_t)r * ldo, 0, (size_t)Dv * sizeof(float));
+    kl->pv_f32(O0, ldo, Q0, ld, Sm, (size_t)Dv, C, Dk, Dv);
+    for (int r = 0; r < C; r++)
+        for (int i = 0; i < Dv; i++) O0[(size_t)r * ldo + i] *= eG[r];
+    kl->pv_f32(O0, ldo, P, (size_t)C, U, (size_t)Dv, C, C, Dv);
+    /* state: e^G_last S + (decayed Unew)^T K, in S's own (transposed) layout */
+    const float eL = eG[C - 1];
+    for (int c = 0; c < C; c++) {
+        const float e = expf(G[C - 1] - G[c]);
+        for (int jv = 0; jv < Dv; jv++) UT[(size_t)jv * C + c] = e * U[(size_t)c * Dv + jv];
+    }
+    for (size_t i = 0; i < (size_t)Dk * Dv; i++) S[i] *= eL;
+    kl->pv_f32(S, (size_t)Dk, UT, (size_t)C, K0, ld, Dv, C, Dk);
+}
+
+/* The DeltaNet mixer after the input projections, split across threads by
+ * key head kh: the conv of kh's q and k channels and of the v channels of
+ * the value heads that read kh (h mod Hk == kh: GGUF stores v heads tiled),
+ * the L2 norms of q and k, then those heads' recurrence, token by token
+ * (delta_step: one fused pass over the state per token and head), and the
+ * gated RMSNorm. One pool dispatch per layer for all of it. */
 static void delta_worker(void *arg, int ith, int nth)
 {
     const mix_job *j = arg;
@@ -888,28 +1037,44 @@ static void delta_worker(void *arg, int ith, int nth)
     int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk;
     float scale = 1.0f / sqrtf((float)Dk);
     const ag_kernel_level *kl = ag_kernels();
-    for (int h = ith; h < q->Hv; h += nth) {
-        int kh = h % q->Hk; /* GGUF stores v heads tiled: v head h reads k head h mod Hk */
-        float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk;
+    for (int kh = ith; kh < q->Hk; kh += nth) {
+        conv_channels(q, l, s, j->T, kh * Dk, (kh + 1) * Dk);
+        conv_channels(q, l, s, j->T, qk + kh * Dk, qk + (kh + 1) * Dk);
+        for (int h = kh; h < q->Hv; h += q->Hk) conv_channels(q, l, s, j->T, 2 * qk + h * Dv, 2 * qk + (h + 1) * Dv);
         for (int t = 0; t < j->T; t++) {
-            const float *row = s->proj + (size_t)t * s->proj_w;
-            const float *qv = row + (size_t)kh * Dk, *kv = row + qk + (size_t)kh * Dk;
-            const float *vv = row + 2 * qk + (size_t)h * Dv;
-            float beta = ag_sigmoid(s->ba[(size_t)t * 2 * q->Hv + h]);
-            float g = l->ssm_a[h] * ag_softplus(s->ba[(size_t)t * 2 * q->Hv + q->Hv + h] + l->dt_bias[h]);
-            float decay = expf(g);
-            float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
-            for (int jv = 0; jv < Dv; jv++) {
-                /* decay, retrieve, delta write, read-out; (e^g S) k = e^g (S k) */
-                float *Sr = S + (size_t)jv * Dk;
-                float delta = beta * (vv[jv] - decay * kl->dot_f32(Sr, kv, Dk));
-                kl->axpby_f32(Sr, kv, delta, decay, Dk);
-                o[jv] = kl->dot_f32(Sr, qv, Dk) * scale;
+            float *row = s->proj + (size_t)t * s->proj_w;
+            l2norm(row + (size_t)kh * Dk, Dk, q->eps);
+            l2norm(row + qk + (size_t)kh * Dk, Dk, q->eps);
+        }
+        for (int h = kh; h < q->Hv; h += q->Hk) {
+            float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk;
+            if (j->T >= DN_CHUNK_MIN && s->dn) {
+                for (int t0 = 0; t0 < j->T; t0 += DN_CHUNK)
+                    delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, s->dn + (size_t)ith * s->dn_stride);
+                for (int t = 0; t < j->T; t++) {
+                    float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
+                    const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
+                    for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
+                    ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
+                    for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+                }
+                continue;
             }
-            /* gated RMSNorm: norm(o) * w * SiLU(z) */
-            const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
-            ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
-            for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+            for (int t = 0; t < j->T; t++) {
+                const float *row = s->proj + (size_t)t * s->proj_w;
+                const float *qv = row + (size_t)kh * Dk, *kv = row + qk + (size_t)kh * Dk;
+                const float *vv = row + 2 * qk + (size_t)h * Dv;
+                float beta = ag_sigmoid(s->ba[(size_t)t * 2 * q->Hv + h]);
+                float g = l->ssm_a[h] * ag_softplus(s->ba[(size_t)t * 2 * q->Hv + q->Hv + h] + l->dt_bias[h]);
+                float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
+                /* decay, retrieve, delta write, read-out; (e^g S) k = e^g (S k) */
+                kl->delta_step(S, Dv, Dk, kv, qv, vv, expf(g), beta, o);
+                /* gated RMSNorm: norm(o / sqrt(Dk)) * w * SiLU(z) */
+                const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
+                for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
+                ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
+                for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+            }
         }
     }
 }
@@ -918,37 +1083,10 @@ static void deltanet(ag_context *c, const layer *l, int T)
 {
     const qwen35 *q = c->model->impl;
     qstate *s = c->state;
-    int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
     const ag_weight *w4[4] = {&l->w_qkv, &l->w_z, &l->w_beta, &l->w_alpha};
     float *y4[4] = {s->proj, s->gate, s->ba, s->ba + q->Hv};
     const int64_t ld4[4] = {s->proj_w, q->Hv * q->Dv, 2 * q->Hv, 2 * q->Hv};
     ag_matmul_multi(&c->exec, 4, w4, s->u, q->d, T, y4, ld4);
-
-    /* Causal depthwise conv over seq = [state (Kc-1 rows) | this batch], then
-     * SiLU, in place: output t goes to proj row t (seq row t+hist), and runs
-     * from the last token down, so no later output reads an overwritten row. */
-    float *old = s->convhist, *cst = s->conv[l->slot];
-    memcpy(old, cst, (size_t)hist * Cc * sizeof(float));
-#define SEQ_ROW(r) ((r) < hist ? old + (size_t)(r) * Cc : s->proj + (size_t)((r) - hist) * s->proj_w)
-    for (int r = 0; r < hist; r++) memcpy(cst + (size_t)r * Cc, SEQ_ROW(T + r), (size_t)Cc * sizeof(float));
-    for (int t = T - 1; t >= 0; t--) {
-        const float *rows[64]; /* Kc <= 64 (load_hparams) */
-        for (int k = 0; k < Kc; k++) rows[k] = SEQ_ROW(t + k);
-        float *out = s->proj + (size_t)t * s->proj_w;
-        for (int ch = 0; ch < Cc; ch++) {
-            const float *w = l->conv_w + (size_t)ch * Kc;
-            float acc = 0;
-            for (int k = 0; k < Kc; k++) acc += w[k] * rows[k][ch];
-            out[ch] = ag_silu(acc);
-        }
-        int qk = q->Hk * q->Dk;
-        for (int h = 0; h < q->Hk; h++) {
-            l2norm(out + (size_t)h * q->Dk, q->Dk, q->eps);
-            l2norm(out + qk + (size_t)h * q->Dk, q->Dk, q->eps);
-        }
-    }
-#undef SEQ_ROW
-
     mix_job j = {q, l, s, T, 0, c->params.n_ctx};
     ag_pool_run(c->exec.pool, delta_worker, &j);
     ag_matmul(&c->exec, &l->w_out, s->y, s->y_w, T, s->tmp, q->d);

@@ -8,7 +8,8 @@
  * Also rmsnorm (with and without weight) and the f32 dot product. The
  * matmuls run at the "ref" kernel level (f32 activations, so the bound is
  * f32 rounding); the other levels are checked against it in test_vecdot.c.
- * The f32 dot is checked at every level. */
+ * The f32 dot and the fused DeltaNet step (delta_step: nr rows x n values,
+ * every tail of the 4-row and 8/16-wide loops) are checked at every level. */
 #include "core/threads.h"
 #include "harness.h"
 #include "kernels/kernels.h"
@@ -121,6 +122,43 @@ int main(void)
                 CHECK_NEAR(y[i], yr[i], 1e-5, "axpby len %d index %d level %s", len, i, ag_kernels()->name);
         }
     }
+    /* delta_step: every level against the step in double precision */
+    static const int nrs[] = {1, 3, 4, 5, 9}, ns[] = {1, 7, 8, 16, 17, 33, 128};
+    for (int lv = 0; lv < ag_kernels_count(); lv++) {
+        const ag_kernel_level *kl = ag_kernels_force(ag_kernels_level(lv)->name);
+        CHECK(kl->delta_step != NULL, "%s: delta_step", kl->name);
+        for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+            for (size_t b = 0; b < sizeof(ns) / sizeof(ns[0]); b++) {
+                const int nr = nrs[a], nn = ns[b];
+                float S[9 * 128 + 1], k[128], q[128], v[9], o[10];
+                double Sd[9 * 128], od[9];
+                for (int i = 0; i < nr * nn; i++) Sd[i] = S[i] = frand();
+                S[nr * nn] = 42.0f; /* sentinel */
+                o[nr] = 42.0f;
+                for (int i = 0; i < nn; i++) { k[i] = frand(); q[i] = frand(); }
+                for (int j = 0; j < nr; j++) v[j] = frand();
+                const float decay = 0.9f, beta = 0.7f;
+                for (int j = 0; j < nr; j++) {
+                    double r = 0, oj = 0;
+                    for (int i = 0; i < nn; i++) r += Sd[j * nn + i] * k[i];
+                    const double d = beta * (v[j] - decay * r);
+                    for (int i = 0; i < nn; i++) {
+                        Sd[j * nn + i] = decay * Sd[j * nn + i] + d * k[i];
+                        oj += Sd[j * nn + i] * q[i];
+                    }
+                    od[j] = oj;
+                }
+                kl->delta_step(S, nr, nn, k, q, v, decay, beta, o);
+                for (int j = 0; j < nr; j++) {
+                    CHECK_NEAR(o[j], od[j], 1e-4 * (1 + nn / 16), "%s delta_step nr %d n %d: o[%d]", kl->name, nr, nn, j);
+                    for (int i = 0; i < nn; i++)
+                        CHECK_NEAR(S[j * nn + i], Sd[j * nn + i], 1e-5 * (1 + nn / 16), "%s delta_step nr %d n %d: S[%d][%d]",
+                                   kl->name, nr, nn, j, i);
+                }
+                CHECK(S[nr * nn] == 42.0f && o[nr] == 42.0f, "%s delta_step nr %d n %d: wrote past the end", kl->name, nr, nn);
+            }
+    }
+    ag_kernels_force(NULL);
     CHECK(ag_sigmoid(0) == 0.5f && ag_silu(0) == 0 && ag_softplus(30) == 30, "activations");
     CHECK_NEAR(ag_softplus(1), log1p(exp(1.0)), 1e-6, "softplus");
     return REPORT();

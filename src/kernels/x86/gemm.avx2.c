@@ -335,6 +335,49 @@ static float dot_f32_avx2(const float *a, const float *b, int64_t n)
     return hsum256(_mm256_add_ps(s0, s1)) + r;
 }
 
+/* The fused DeltaNet step (kernels.h), as delta_step_avx512 in gemm.avx512.c
+ * with 8-wide vectors: four rows' dots with k, one reduce4, update + store +
+ * dot with q while the rows are in L1, a second reduce4. */
+static void delta_step_avx2(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v,
+                            float decay, float beta, float *o)
+{
+    const __m256 vdec = _mm256_set1_ps(decay);
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t j = 0; j < nr; j += 4) {
+        const int m = nr - j < 4 ? (int)(nr - j) : 4;
+        float *R[4];
+        for (int r = 0; r < 4; r++) R[r] = S + (size_t)(j + (r < m ? r : 0)) * (size_t)n;
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        float tk[4] = {0, 0, 0, 0}, vj[4] = {0, 0, 0, 0}, dk[4], oo[4];
+        for (int64_t i = 0; i < n8; i += 8) {
+            const __m256 kv = _mm256_loadu_ps(k + i);
+            for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(R[r] + i), kv, acc[r]);
+        }
+        for (int64_t i = n8; i < n; i++)
+            for (int r = 0; r < 4; r++) tk[r] += R[r][i] * k[i];
+        for (int r = 0; r < m; r++) vj[r] = v[j + r];
+        const __m128 rk = _mm_add_ps(x86_reduce4_256(acc), _mm_loadu_ps(tk));
+        _mm_storeu_ps(dk, _mm_mul_ps(_mm_set1_ps(beta),
+                                     _mm_sub_ps(_mm_loadu_ps(vj), _mm_mul_ps(_mm_set1_ps(decay), rk))));
+        __m256 accq[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        float tq[4] = {0, 0, 0, 0};
+        for (int r = 0; r < m; r++) {
+            const __m256 d = _mm256_set1_ps(dk[r]);
+            for (int64_t i = 0; i < n8; i += 8) {
+                const __m256 x = _mm256_fmadd_ps(d, _mm256_loadu_ps(k + i), _mm256_mul_ps(vdec, _mm256_loadu_ps(R[r] + i)));
+                _mm256_storeu_ps(R[r] + i, x);
+                accq[r] = _mm256_fmadd_ps(x, _mm256_loadu_ps(q + i), accq[r]);
+            }
+            for (int64_t i = n8; i < n; i++) {
+                R[r][i] = decay * R[r][i] + dk[r] * k[i];
+                tq[r] += R[r][i] * q[i];
+            }
+        }
+        _mm_storeu_ps(oo, _mm_add_ps(x86_reduce4_256(accq), _mm_loadu_ps(tq)));
+        for (int r = 0; r < m; r++) o[j + r] = oo[r];
+    }
+}
+
 /* ---- the generic rest ---- */
 
 X86_GENERIC(AG_TYPE_Q4_1, q4_1)
@@ -376,5 +419,6 @@ void ag_kernels_setup_avx2(ag_kernel_level *lv)
 #undef SET
     lv->dot_f32 = dot_f32_avx2;
     lv->axpby_f32 = axpby_f32_avx2;
+    lv->delta_step = delta_step_avx2;
     ag_kernels_setup_attn_avx2(lv);
 }

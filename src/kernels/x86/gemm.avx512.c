@@ -18,10 +18,12 @@
  *     shifts for bf16), so these stay within f32 rounding of the reference.
  * vpdpbusd over a whole super-block with the scales applied afterwards
  * (vpmulld) was rejected: one more instruction per 64 values than
- * vpmaddubsw + vpdpwssd. Software prefetch was tried on q8_0 decode and
- * made it slower (the hardware prefetchers follow the row stream).
+ * vpmaddubsw + vpdpwssd. Decode prefetches the weights 6 KiB ahead with
+ * the non-temporal hint (X86_PF_DIST, x86_common.h: +10% tokens/s on Zen 5);
+ * a T0 prefetch a few lines ahead had been tried first and was slower.
  * Two vpdpwssd chains per token: one chain's latency, not the ALUs, would
  * otherwise set the decode speed. */
+#define X86_PF_DIST 6144 /* decode prefetch distance (x86_common.h) */
 #include "kernels/x86/x86_common.h"
 
 AG_INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
@@ -420,6 +422,58 @@ static float dot_f32_avx512(const float *a, const float *b, int64_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) + r;
 }
 
+/* The fused DeltaNet step (kernels.h), four state rows at a time: their
+ * dots with k (one reduce4), the four deltas in one vector, then update,
+ * store and dot with q while the rows are still in L1 (a second reduce4).
+ * Two horizontal sums per four rows instead of two per row, one call per
+ * head instead of three per row. The update keeps axpby's rounding
+ * (d * k + (decay * S)). */
+AG_INLINE __m512 dstep_load(const float *p, int64_t i, int64_t n)
+{
+    if (i + 16 <= n) return _mm512_loadu_ps(p + i);
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), p + i);
+}
+
+static void delta_step_avx512(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v,
+                              float decay, float beta, float *o)
+{
+    const __m512 vdec = _mm512_set1_ps(decay);
+    const __mmask16 tm = (__mmask16)((1u << (n % 16)) - 1);
+    for (int64_t j = 0; j < nr; j += 4) {
+        const int m = nr - j < 4 ? (int)(nr - j) : 4;
+        float *R[4];
+        for (int r = 0; r < 4; r++) R[r] = S + (size_t)(j + (r < m ? r : 0)) * (size_t)n;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t i = 0; i < n; i += 16) {
+            const __m512 kv = dstep_load(k, i, n);
+            for (int r = 0; r < 4; r++) acc[r] = _mm512_fmadd_ps(dstep_load(R[r], i, n), kv, acc[r]);
+        }
+        float dk[4], vj[4] = {0, 0, 0, 0}, oo[4];
+        for (int r = 0; r < m; r++) vj[r] = v[j + r];
+        const __m128 rk = x86_reduce4_512(acc);
+        _mm_storeu_ps(dk, _mm_mul_ps(_mm_set1_ps(beta),
+                                     _mm_sub_ps(_mm_loadu_ps(vj), _mm_mul_ps(_mm_set1_ps(decay), rk))));
+        __m512 accq[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int r = 0; r < m; r++) {
+            const __m512 d = _mm512_set1_ps(dk[r]);
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                const __m512 x = _mm512_fmadd_ps(d, _mm512_loadu_ps(k + i), _mm512_mul_ps(vdec, _mm512_loadu_ps(R[r] + i)));
+                _mm512_storeu_ps(R[r] + i, x);
+                accq[r] = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + i), accq[r]);
+            }
+            if (i < n) {
+                const __m512 x = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(tm, k + i),
+                                                 _mm512_mul_ps(vdec, _mm512_maskz_loadu_ps(tm, R[r] + i)));
+                _mm512_mask_storeu_ps(R[r] + i, tm, x);
+                accq[r] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(tm, q + i), accq[r]);
+            }
+        }
+        _mm_storeu_ps(oo, x86_reduce4_512(accq));
+        for (int r = 0; r < m; r++) o[j + r] = oo[r];
+    }
+}
+
 void ag_kernels_setup_avx512(ag_kernel_level *lv)
 {
     /* activation formats as the avx2 level (inherited entries: q8_0s,
@@ -436,5 +490,6 @@ void ag_kernels_setup_avx512(ag_kernel_level *lv)
     lv->k[AG_TYPE_IQ4_XS].gemm = gemm_iq4_xs;
     lv->dot_f32 = dot_f32_avx512;
     lv->axpby_f32 = axpby_f32_avx512;
+    lv->delta_step = delta_step_avx512;
     ag_kernels_setup_attn_avx512(lv);
 }

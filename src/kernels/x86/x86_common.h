@@ -245,6 +245,27 @@ AG_INLINE __m128 x86_reduce4_256(const __m256 *v)
  * four rows of one token in decode, four tokens of one row in prefill):
  * with ~1000-value rows a sum per row would cost as much as 15% of decode. */
 #define X86_RB 8
+
+/* Decode (nt == 1) prefetches the weight rows X86_PF_DIST bytes ahead of the
+ * rows being read, with the non-temporal hint, up to the end of this call's
+ * rows (the next block of rows may go to another thread). Set per level by
+ * defining X86_PF_DIST before including this file; 0 = none. On Zen 5 (the
+ * avx512 level) 6 KiB ahead took a 0.8B Q4_K_M decode from ~72 to ~80 t/s
+ * and big matrix-vector products from ~100% to ~110% of a plain read loop's
+ * bandwidth (likely: the hint keeps the read-once weights from evicting
+ * what is reused from L2/L3, e.g. the DeltaNet state, and the distance runs
+ * ahead of the hardware prefetchers). 2-4 KiB ahead gained less; a T0
+ * hint lost most of the gain. */
+#ifndef X86_PF_DIST
+#define X86_PF_DIST 0
+#endif
+/* prefetches the lines of w + [from, min(to, end)); returns where it stopped */
+AG_INLINE size_t x86_prefetch_nta(const uint8_t *w, size_t from, size_t to, size_t end)
+{
+    if (to > end) to = end;
+    for (; from < to; from += 64) _mm_prefetch((const char *)(w + from), _MM_HINT_NTA);
+    return from;
+}
 #define X86_TILED_GEMM(name, row, VT, reduce4)                                                               \
     static void name(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,     \
                      int64_t nr, int64_t nt)                                                                  \
@@ -254,7 +275,9 @@ AG_INLINE __m128 x86_reduce4_256(const __m256 *v)
         float f[4];                                                                                           \
         if (nt == 1) {                                                                                        \
             int64_t r = 0;                                                                                    \
+            size_t pf = X86_PF_DIST;                                                                          \
             for (; r + 4 <= nr; r += 4) {                                                                     \
+                if (X86_PF_DIST) pf = x86_prefetch_nta(W, pf, (size_t)(r + 4) * ws + X86_PF_DIST, (size_t)nr * ws); \
                 for (int k = 0; k < 4; k++) row(n, W + (size_t)(r + k) * ws, A, as, 1, &v[k]);              \
                 _mm_storeu_ps(y + r, reduce4(v));                                                             \
             }                                                                                                 \

@@ -84,10 +84,10 @@ typedef struct qstate {
     float *ffa, *ffb;                /* (T, f): the FFN runs after the mixer is done, so
                                         these share one block (mix) with the five above */
     float *mix;
-    float *dn;                       /* per-thread delta_chunk scratch, dn_stride floats each */
-    size_t dn_stride;
-    uint8_t *att;                    /* per-thread attention scratch, att_stride bytes each */
+    uint8_t *att;                    /* per-thread scratch, att_stride bytes each: the attention's */
     size_t att_stride;
+    float *dn;                       /* ... or delta_chunk's (= att, dn_stride floats each; NULL */
+    size_t dn_stride;                /*     when batches are too short for it) */
     float *rcos, *rsin;              /* (T, n_rot/2) */
     int proj_w, y_w;
 } qstate;
@@ -379,8 +379,7 @@ static void qwen35_ctx_free(ag_context *c)
     free(s->u);
     free(s->tmp);
     free(s->mix);
-    free(s->att);
-    free(s->dn);
+    free(s->att); /* s->dn shares it */
     free(s->rcos);
     free(s->rsin);
     free(s);
@@ -489,6 +488,14 @@ static size_t dn_scratch_floats(const qwen35 *q, size_t T)
     return 2 * C * C + 2 * C * Dv + 2 * C * Dk + Dk * Dv + 3 * C;
 }
 
+/* One thread's scratch block: the attention's layout or delta_chunk's
+ * floats, whichever is larger (the two never run at the same time). */
+static size_t thread_scratch_bytes(const qwen35 *q, size_t T)
+{
+    size_t att = att_scratch_bytes(q->H / q->Hkv, q->Dh), dn = dn_scratch_floats(q, T) * sizeof(float);
+    return round_up(att > dn ? att : dn, 64);
+}
+
 /* Bytes a context holds, shared by ctx_init and the memory plan. */
 typedef struct qsizes {
     size_t kv, rec, scratch, act;
@@ -514,8 +521,7 @@ static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t kr
     z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
     z->rec = (size_t)q->n_rec * ((size_t)max_i(q->Kc - 1, 1) * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
     size_t per_tok = 3 * (size_t)q->d + 2 * half;
-    z->scratch = (T * per_tok + mix_floats(q, T) + nth * dn_scratch_floats(q, T)) * sizeof(float) +
-                 nth * att_scratch_bytes(q->H / q->Hkv, q->Dh);
+    z->scratch = (T * per_tok + mix_floats(q, T)) * sizeof(float) + nth * thread_scratch_bytes(q, T);
     /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
      * (the DeltaNet projections), or one of the other widths */
     size_t a = 4 * act_row(q->d);
@@ -610,11 +616,13 @@ static ag_status qwen35_ctx_init(ag_context *c)
             s->ffa = s->mix;
             s->ffb = s->mix + T * (size_t)q->f;
         }
-        s->att_stride = att_scratch_bytes(q->H / q->Hkv, q->Dh);
+        /* attention and the chunked DeltaNet never run at once: one
+         * per-thread block serves both (thread_scratch_bytes) */
+        s->att_stride = thread_scratch_bytes(q, T);
         s->att = aligned_alloc(64, (size_t)nth * s->att_stride);
         if (!s->att) ok = false;
-        s->dn_stride = dn_scratch_floats(q, T);
-        if (s->dn_stride) s->dn = alloc_f((size_t)nth, s->dn_stride, &ok);
+        s->dn_stride = dn_scratch_floats(q, T) ? s->att_stride / sizeof(float) : 0;
+        s->dn = s->dn_stride ? (float *)s->att : NULL;
         s->rcos = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
         s->rsin = alloc_f(T, (size_t)max_i(q->n_rot / 2, 1), &ok);
     }
@@ -639,7 +647,6 @@ static ag_status qwen35_ctx_init(ag_context *c)
     /* scratch is resident from the start, as planned (the KV cache and the
      * recurrent state are paged in as the sequence grows) */
     memset(s->att, 0, (size_t)nth * s->att_stride);
-    if (s->dn) memset(s->dn, 0, (size_t)nth * s->dn_stride * sizeof(float));
     memset(c->exec.wbuf, 0, (size_t)nth * (size_t)c->exec.wbuf_len * sizeof(float));
     return AG_OK;
 }

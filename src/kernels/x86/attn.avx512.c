@@ -150,18 +150,26 @@ static void pv_f32_avx512(float *y, size_t ldy, const float *p, size_t ldp, cons
 
 /* ---- prefetch ---- */
 
-/* A tile of cache rows is one contiguous run of bytes (head-major cache);
- * the kernels below walk it in orders the hardware prefetchers do not
- * follow well (32-bit gathers across 16 rows, 4 rows interleaved), so they
- * request it line by line first: the lines then arrive in parallel instead
- * of one miss at a time (measured in situ at depth 7850: the int8 QK spent
- * 70% of its time in gather misses). The following tile (the next call's,
- * if any: a prefetch never faults) goes to L2 meanwhile; the f16 kernels,
- * which read 4 rows as 4 sequential streams, prefetch only that. */
-AG_INLINE void prefetch_next(const void *p, size_t bytes)
+/* A tile of cache rows is one contiguous run of bytes (head-major cache),
+ * and consecutive tiles are consecutive runs. The int8 kernels walk a tile
+ * in an order the hardware prefetchers do not follow (32-bit gathers across
+ * 16 rows), so they request it line by line first: the lines then arrive in
+ * parallel instead of one miss at a time (measured in situ at depth 7850:
+ * the int8 QK spent 70% of its time in gather misses), and the next tile
+ * goes to L2 meanwhile. The f16 kernels read 4 rows as 4 sequential
+ * streams and prefetch ATT_PF_DIST bytes ahead of the row they are on, a
+ * few lines per key, spread over the compute (decode at depth 4096, A/B
+ * median: 1.03x the previous form, one burst of the next whole tile to L2
+ * per call, whose 512 requests queued behind each other; 8 to 24 KiB ahead
+ * measured alike, 4 KiB and the L2 hint less). Past the end of the tile
+ * they run into the next call's rows (a prefetch never faults). */
+#define ATT_PF_DIST 16384
+#define ATT_PF_HINT _MM_HINT_T0
+
+AG_INLINE void prefetch_ahead(const void *p, size_t bytes)
 {
-    const char *c = p;
-    for (size_t o = bytes; o < 2 * bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T1);
+    const char *c = (const char *)p + ATT_PF_DIST;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, ATT_PF_HINT);
 }
 
 AG_INLINE void prefetch_tile(const void *p, size_t bytes)
@@ -215,10 +223,13 @@ AG_INLINE void qk_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
 /* all keys for one tile of TR query rows: the key tile (64 f16 keys of
  * 256 values = 32 KB) stays in L1 while the query tiles pass over it */
 AG_INLINE void qk_keys(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y, size_t ldy,
-                       int64_t nr, const int TR)
+                       int64_t nr, const int TR, bool pf)
 {
     int64_t r = 0;
-    for (; r + 4 <= nr; r += 4) qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 4, TR);
+    for (; r + 4 <= nr; r += 4) {
+        if (pf) prefetch_ahead(w + r * ws, 4 * ws);
+        qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 4, TR);
+    }
     switch (nr - r) {
     case 3: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 3, TR); break;
     case 2: qk_tile(n, w + r * ws, ws, a, as, y + r, ldy, 2, TR); break;
@@ -231,13 +242,12 @@ static void qk_f16_avx512(int64_t n, const void *w, size_t ws, const void *a, si
                           int64_t nr, int64_t nt)
 {
     const uint8_t *W = w, *A = a;
-    prefetch_next(W, (size_t)nr * ws); /* sequential rows, but 4 streams at once: decode missed them */
     int64_t t = 0;
-    for (; t + 4 <= nt; t += 4) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 4);
+    for (; t + 4 <= nt; t += 4) qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 4, t == 0);
     switch (nt - t) {
-    case 3: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 3); break;
-    case 2: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 2); break;
-    case 1: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 1); break;
+    case 3: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 3, t == 0); break;
+    case 2: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 2, t == 0); break;
+    case 1: qk_keys(n, W, ws, A + t * as, as, y + t * ldy, ldy, nr, 1, t == 0); break;
     default: break;
     }
 }
@@ -346,7 +356,7 @@ static void qk_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, s
 /* pv_tile with f16 value rows: each v vector converted by vcvtph2ps as it
  * is loaded (exact), so no f32 copy of the tile is written and re-read */
 AG_INLINE void pv16_tile(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nk,
-                         const int R, const int CV, __mmask16 mask)
+                         const int R, const int CV, __mmask16 mask, const uint8_t *pf)
 {
     __m512 acc[4][4];
     for (int r = 0; r < R; r++)
@@ -354,6 +364,7 @@ AG_INLINE void pv16_tile(float *y, size_t ldy, const float *p, size_t ldp, const
             acc[r][c] = _mm512_maskz_loadu_ps(c == CV - 1 ? mask : 0xffff, y + r * ldy + 16 * c);
     for (int64_t k = 0; k < nk; k++) {
         const uint8_t *vk = v + (size_t)k * ldv;
+        if (pf) prefetch_ahead(pf + (size_t)k * ldv, ldv);
         __m512 vv[4];
         for (int c = 0; c < CV; c++)
             vv[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(c == CV - 1 ? mask : 0xffff, vk + 32 * c));
@@ -367,17 +378,17 @@ AG_INLINE void pv16_tile(float *y, size_t ldy, const float *p, size_t ldp, const
 }
 
 AG_INLINE void pv16_strip(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *v, size_t ldv, int64_t nr,
-                          int64_t nk, const int CV, __mmask16 mask)
+                          int64_t nk, const int CV, __mmask16 mask, const uint8_t *pf)
 {
     int64_t r = 0;
-    for (; r + 4 <= nr; r += 4)
-        pv16_tile(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, v, ldv, nk, 4, CV, mask);
+    for (; r + 4 <= nr; r += 4, pf = NULL)
+        pv16_tile(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, v, ldv, nk, 4, CV, mask, pf);
     float *yr = y + (size_t)r * ldy;
     const float *pr = p + (size_t)r * ldp;
     switch (nr - r) {
-    case 3: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 3, CV, mask); break;
-    case 2: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 2, CV, mask); break;
-    case 1: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 1, CV, mask); break;
+    case 3: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 3, CV, mask, pf); break;
+    case 2: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 2, CV, mask, pf); break;
+    case 1: pv16_tile(yr, ldy, pr, ldp, v, ldv, nk, 1, CV, mask, pf); break;
     default: break;
     }
 }
@@ -386,16 +397,16 @@ static void pv_f16_avx512(float *y, size_t ldy, const float *p, size_t ldp, cons
                           int64_t nr, int64_t nk, int64_t n)
 {
     const uint8_t *v = vv;
-    prefetch_next(v, (size_t)nk * ldv);
     int64_t e = 0;
-    for (; e + 64 <= n; e += 64) pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, 0xffff);
+    for (; e + 64 <= n; e += 64) pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, 0xffff, e ? NULL : v);
     const int64_t left = n - e;
     const __mmask16 mask = mask16(left - 16 * ((left - 1) / 16));
+    const uint8_t *pf = e ? NULL : v;
     switch ((left + 15) / 16) {
-    case 4: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, mask); break;
-    case 3: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 3, mask); break;
-    case 2: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 2, mask); break;
-    case 1: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 1, mask); break;
+    case 4: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 4, mask, pf); break;
+    case 3: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 3, mask, pf); break;
+    case 2: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 2, mask, pf); break;
+    case 1: pv16_strip(y + e, ldy, p, ldp, v + 2 * e, ldv, nr, nk, 1, mask, pf); break;
     default: break;
     }
 }

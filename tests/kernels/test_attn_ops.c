@@ -68,6 +68,24 @@ static void *xmalloc(size_t n)
 #define SENTINEL 12345.0f /* fills what a kernel must not write */
 #define TAIL 16           /* sentinels after each output buffer */
 
+/* A kernel wrote its nw-wide rows of y (row stride ldy, rows rows) and
+ * nothing else: the gaps between rows and the TAIL values after the
+ * ny-value buffer still hold SENTINEL. what names the call. */
+static void check_untouched(const char *what, const float *y, size_t ldy, int64_t rows, int64_t nw, size_t ny)
+{
+    for (int64_t r = 0; r + 1 < rows; r++)
+        for (size_t e = (size_t)nw; e < ldy; e++)
+            if (y[(size_t)r * ldy + e] != SENTINEL) {
+                CHECK(0, "%s: wrote into the stride gap at row %lld", what, (long long)r);
+                break;
+            }
+    for (size_t i = 0; i < TAIL; i++)
+        if (y[ny + i] != SENTINEL) {
+            CHECK(0, "%s: wrote past the last row", what);
+            break;
+        }
+}
+
 /* ---- exp_sum ---- */
 
 static void check_exp_one(const ag_kernel_level *lv, const ag_kernel_level *ref, const float *in, float m, int64_t n,
@@ -189,18 +207,10 @@ static void test_pv_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64
                   (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
             bad += !ok;
         }
-    for (int64_t r = 0; r + 1 < nr; r++)
-        for (size_t e = (size_t)n; e < ldy; e++) {
-            const size_t iy = (size_t)r * ldy + e;
-            CHECK(y[iy] == SENTINEL, "%s pv_f32 nr=%lld nk=%lld n=%lld: wrote into the stride gap at row %lld",
-                  lv->name, (long long)nr, (long long)nk, (long long)n, (long long)r);
-            if (y[iy] != SENTINEL) break;
-        }
-    for (size_t i = 0; i < TAIL; i++) {
-        CHECK(y[ny + i] == SENTINEL, "%s pv_f32 nr=%lld nk=%lld n=%lld: wrote past the last row", lv->name,
-              (long long)nr, (long long)nk, (long long)n);
-        if (y[ny + i] != SENTINEL) break;
-    }
+    char what[96];
+    snprintf(what, sizeof(what), "%s pv_f32 nr=%lld nk=%lld n=%lld", lv->name, (long long)nr, (long long)nk,
+             (long long)n);
+    check_untouched(what, y, ldy, nr, n, ny);
     free(ybuf);
     free(pbuf);
     free(vbuf);
@@ -249,19 +259,10 @@ static void test_qk_f16_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, i
                   (long long)nt, (long long)n, (long long)t, (long long)r, got, want);
             bad += !ok;
         }
-    for (int64_t t = 0; t + 1 < nt; t++)
-        for (size_t r = (size_t)nr; r < ldy; r++)
-            if (y[(size_t)t * ldy + r] != SENTINEL) {
-                CHECK(0, "%s qk_f16 nr=%lld nt=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
-                      (long long)nt, (long long)n);
-                break;
-            }
-    for (size_t i = 0; i < TAIL; i++)
-        if (y[ny + i] != SENTINEL) {
-            CHECK(0, "%s qk_f16 nr=%lld nt=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
-                  (long long)nt, (long long)n);
-            break;
-        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s qk_f16 nr=%lld nt=%lld n=%lld", lv->name, (long long)nr, (long long)nt,
+             (long long)n);
+    check_untouched(what, y, ldy, nt, nr, ny);
     free(wbuf);
     free(abuf);
     free(y);
@@ -316,19 +317,10 @@ static void test_qk_q8_0_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, 
                   (long long)nt, (long long)n, (long long)t, (long long)r, got, wv);
             bad += !ok;
         }
-    for (int64_t t = 0; t + 1 < nt; t++)
-        for (size_t r = (size_t)nr; r < ldy; r++)
-            if (y[(size_t)t * ldy + r] != SENTINEL) {
-                CHECK(0, "%s qk_q8_0 nr=%lld nt=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
-                      (long long)nt, (long long)n);
-                break;
-            }
-    for (size_t i = 0; i < TAIL; i++)
-        if (y[ny + i] != SENTINEL) {
-            CHECK(0, "%s qk_q8_0 nr=%lld nt=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
-                  (long long)nt, (long long)n);
-            break;
-        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s qk_q8_0 nr=%lld nt=%lld n=%lld", lv->name, (long long)nr, (long long)nt,
+             (long long)n);
+    check_untouched(what, y, ldy, nt, nr, ny);
     free(wbuf);
     free(act);
     free(scratch);
@@ -382,19 +374,10 @@ static void test_pv_f16_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, i
                   (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want);
             bad += !ok;
         }
-    for (int64_t r = 0; r + 1 < nr; r++)
-        for (size_t e = (size_t)n; e < ldy; e++)
-            if (y[(size_t)r * ldy + e] != SENTINEL) {
-                CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote into the stride gap", lv->name, (long long)nr,
-                      (long long)nk, (long long)n);
-                break;
-            }
-    for (size_t i = 0; i < TAIL; i++)
-        if (y[ny + i] != SENTINEL) {
-            CHECK(0, "%s pv_f16 nr=%lld nk=%lld n=%lld: wrote past the last row", lv->name, (long long)nr,
-                  (long long)nk, (long long)n);
-            break;
-        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s pv_f16 nr=%lld nk=%lld n=%lld", lv->name, (long long)nr, (long long)nk,
+             (long long)n);
+    check_untouched(what, y, ldy, nr, n, ny);
     free(ybuf);
     free(p);
     free(y0);
@@ -469,19 +452,10 @@ static void test_pv_q8_0_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, 
                   (long long)nr, (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], yr[iy]);
             bad += !ok || !same;
         }
-    for (int64_t r = 0; r + 1 < nr; r++)
-        for (size_t e = (size_t)n; e < ldy; e++)
-            if (y[(size_t)r * ldy + e] != SENTINEL) {
-                CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote into the stride gap", name, (long long)nr,
-                      (long long)nk, (long long)n);
-                break;
-            }
-    for (size_t i = 0; i < TAIL; i++)
-        if (y[ny + i] != SENTINEL) {
-            CHECK(0, "%s pv_q8_0 nr=%lld nk=%lld n=%lld: wrote past the last row", name, (long long)nr,
-                  (long long)nk, (long long)n);
-            break;
-        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s pv_q8_0 nr=%lld nk=%lld n=%lld", name, (long long)nr, (long long)nk,
+             (long long)n);
+    check_untouched(what, y, ldy, nr, n, ny);
     free(ybuf);
     free(p);
     free(y0);

@@ -23,6 +23,7 @@
  * pin the math, this test pins long-context paths against the f32 ones). */
 #include "airgap.h"
 #include "harness.h"
+#include "model/logit_metrics.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -70,25 +71,6 @@ static int run(ag_model *m, const int32_t *tok, bool decode, int threads, ag_cac
     }
     ag_context_free(c);
     return rc;
-}
-
-static void metrics(const float *test, const float *ref, int T, int V, double *nrmse, double *top1)
-{
-    double se = 0, ee = 0;
-    int agree = 0;
-    for (int t = 0; t < T; t++) {
-        int at = 0, ae = 0;
-        for (int v = 0; v < V; v++) {
-            double d = (double)test[t * V + v] - ref[t * V + v];
-            se += d * d;
-            ee += (double)ref[t * V + v] * ref[t * V + v];
-            if (test[t * V + v] > test[t * V + at]) at = v;
-            if (ref[t * V + v] > ref[t * V + ae]) ae = v;
-        }
-        agree += at == ae;
-    }
-    *nrmse = sqrt(se / ee);
-    *top1 = (double)agree / T;
 }
 
 int main(void)

@@ -19,6 +19,7 @@
  * the blocks wrong fails while honest rounding passes. */
 #include "airgap.h"
 #include "harness.h"
+#include "model/logit_metrics.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -59,25 +60,6 @@ static float *read_f32(const char *path, size_t n)
     fclose(f);
     if (got != n) { free(v); return NULL; }
     return v;
-}
-
-static void metrics(const float *test, const float *exact, int T, int V, double *nrmse, double *top1)
-{
-    double se = 0, ee = 0;
-    int agree = 0;
-    for (int t = 0; t < T; t++) {
-        int at = 0, ae = 0;
-        for (int v = 0; v < V; v++) {
-            double d = (double)test[t * V + v] - exact[t * V + v];
-            se += d * d;
-            ee += (double)exact[t * V + v] * exact[t * V + v];
-            if (test[t * V + v] > test[t * V + at]) at = v;
-            if (exact[t * V + v] > exact[t * V + ae]) ae = v;
-        }
-        agree += at == ae;
-    }
-    *nrmse = sqrt(se / ee);
-    *top1 = (double)agree / T;
 }
 
 typedef enum { PREFILL, DECODE, PREFILL_STEPS } mode;

@@ -9,8 +9,8 @@
 # bench/llama_bench.mjs through node-llama-cpp. The JSON goes to
 # bench/results/, and a table with the ratios goes to stdout: t/s of both,
 # airgap/llama.cpp, and for decode the effective GB/s of both (airgap's
-# weight_bytes_per_token x t/s: same file, same formula) as a share of the
-# read bandwidth airgap bench measured in the same run.
+# bytes_per_token x t/s: same file, same formula) as a share of the read
+# bandwidth airgap bench measured in the same run.
 #
 # AIRGAP=path picks the airgap binary (default: build/airgap). Run setup.sh
 # once first. On a 2-core machine anything else that runs (a build, a test
@@ -81,8 +81,9 @@ for (let i = 0; i + 1 < args.length; i += 2) {
         if (!rl) continue;
         const test = (ra.n_prompt > 0 ? `pp${ra.n_prompt}` : `tg${ra.n_gen}`) + (ra.n_depth > 0 ? ` @ d${ra.n_depth}` : "");
         let ga = "-", gl = "-", rd = ra.read_gbps ? f(ra.read_gbps) : "-";
-        if (ra.n_gen > 0 && ra.weight_bytes_per_token) {
-            const pa = ra.weight_bytes_per_token * ra.avg_ts / 1e9, pl = ra.weight_bytes_per_token * rl.avg_ts / 1e9;
+        const bpt = ra.bytes_per_token ?? ra.weight_bytes_per_token;
+        if (ra.n_gen > 0 && bpt) {
+            const pa = bpt * ra.avg_ts / 1e9, pl = bpt * rl.avg_ts / 1e9;
             const pct = (g) => (ra.read_gbps ? ` (${f(100 * g / ra.read_gbps, 0)}%)` : "");
             ga = f(pa) + pct(pa);
             gl = f(pl) + pct(pl);
@@ -97,5 +98,5 @@ const line = (r) => "| " + r.map((s, c) => (c < 2 ? s.padEnd(w[c]) : s.padStart(
 console.log(line(rows[0]));
 console.log("| " + w.map((x, c) => (c < 2 ? "-".repeat(x) : "-".repeat(x - 1) + ":")).join(" | ") + " |");
 for (const r of rows.slice(1)) console.log(line(r));
-console.log(`\n${build}; GB/s = airgap's weight bytes per decoded token x t/s; read = airgap bench's memory-read test`);
+console.log(`\n${build}; GB/s = the bytes a decoded token moves (airgap bench's bytes_per_token: weights, recurrent state read and written, KV cache) x t/s; read = airgap bench's memory-read test, between its decode repetitions`);
 EOF

@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 
 #include "core/cpu_features.h"
+#include "kernels/ops.h"
 #include "quant/blocks.h"
 
 #include <math.h>
@@ -121,6 +122,11 @@ static void delta_step_ref(float *S, int64_t nr, int64_t n, const float *k, cons
     }
 }
 
+static void silu_mul_ref(float *y, const float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = ag_silu(g[i]) * (u ? u[i] : 1.0f);
+}
+
 #define REF_TOKENS 16 /* tokens per pass over a row */
 
 static void gemm_ref(const ag_type_traits *tt, int64_t n, const void *w, size_t ws, const void *a, size_t as,
@@ -198,6 +204,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->pv_f16 = NULL;
     lv->pv_q8_0 = NULL;
     lv->delta_step = delta_step_ref;
+    lv->silu_mul = silu_mul_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const ag_type_traits *tt = ag_type_traits_of(rows[i].id);
         if (!tt) continue;

@@ -33,7 +33,7 @@
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
  * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
- * lv->delta_step, lv->k[type].to_f32) for the types it
+ * lv->delta_step, lv->silu_mul, lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -157,6 +157,11 @@ typedef struct ag_kernel_level {
      * axpby_f32 (so levels without their own step keep their vector dot). */
     void (*delta_step)(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
                        float beta, float *o);
+    /* y[i] = silu(g[i]) * u[i] (u NULL: * 1) for i < n, silu(x) = x / (1 +
+     * e^-x): the FFN's SwiGLU, the conv's and the gated norm's SiLU. y may
+     * alias g or u. SIMD levels use exp_sum's exp (2 ulp), so each value is
+     * within a few ulp of the reference's libm expf. */
+    void (*silu_mul)(float *y, const float *g, const float *u, int64_t n);
 } ag_kernel_level;
 
 /* Keys per pv_q8_0 call at most, and its scratch: the value tile repacked

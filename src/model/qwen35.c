@@ -913,12 +913,34 @@ static void l2norm(float *v, int n, float eps)
  * SiLU, for channels [c0, c1), in place: output t goes to proj row t (seq
  * row t+hist), and runs from the last token down, so no later output reads
  * an overwritten row. Channels are independent, so threads may run disjoint
- * ranges at once. */
+ * ranges at once. One token (decode) takes a shorter path: each state value
+ * is read once, used, and shifted down a row, with no copy of the state. */
 static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int c0, int c1)
 {
     int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
     float *old = s->convhist, *cst = s->conv[l->slot];
     size_t nb = (size_t)(c1 - c0) * sizeof(float);
+    if (T == 1) {
+        enum { BLK = 64 };
+        float acc[BLK];
+        float *x = s->proj;
+        for (int b0 = c0; b0 < c1; b0 += BLK) {
+            const int n = c1 - b0 < BLK ? c1 - b0 : BLK;
+            const float *w = l->conv_w + (size_t)b0 * Kc;
+            for (int c = 0; c < n; c++) acc[c] = 0; /* the taps in the batch path's order */
+            for (int k = 0; k < hist; k++) {
+                float *row = cst + (size_t)k * Cc + b0;
+                const float *next = k + 1 < hist ? cst + (size_t)(k + 1) * Cc + b0 : x + b0;
+                for (int c = 0; c < n; c++) {
+                    acc[c] += w[(size_t)c * Kc + k] * row[c];
+                    row[c] = next[c];
+                }
+            }
+            for (int c = 0; c < n; c++) acc[c] += w[(size_t)c * Kc + hist] * x[b0 + c];
+            ag_kernels()->silu_mul(x + b0, acc, NULL, n);
+        }
+        return;
+    }
     for (int r = 0; r < hist; r++) memcpy(old + (size_t)r * Cc + c0, cst + (size_t)r * Cc + c0, nb);
 #define SEQ_ROW(r) ((r) < hist ? old + (size_t)(r) * Cc : s->proj + (size_t)((r) - hist) * s->proj_w)
     for (int r = 0; r < hist; r++) memcpy(cst + (size_t)r * Cc + c0, SEQ_ROW(T + r) + c0, nb);
@@ -927,6 +949,7 @@ static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int
      * because out is also the last tap's input */
     enum { CONV_BLK = 64 };
     float acc[CONV_BLK];
+    void (*const silu)(float *, const float *, const float *, int64_t) = ag_kernels()->silu_mul;
     for (int t = T - 1; t >= 0; t--) {
         const float *rows[64]; /* Kc <= 64 (load_hparams) */
         for (int k = 0; k < Kc; k++) rows[k] = SEQ_ROW(t + k);
@@ -939,7 +962,7 @@ static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int
                 const float *x = rows[k] + b0;
                 for (int c = 0; c < nb; c++) acc[c] += w[(size_t)c * Kc + k] * x[c];
             }
-            for (int c = 0; c < nb; c++) out[b0 + c] = ag_silu(acc[c]);
+            silu(out + b0, acc, NULL, nb);
         }
     }
 #undef SEQ_ROW
@@ -1063,7 +1086,7 @@ static void delta_worker(void *arg, int ith, int nth)
                     const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
                     for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
                     ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
-                    for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+                    kl->silu_mul(o, z, o, Dv);
                 }
                 continue;
             }
@@ -1080,7 +1103,7 @@ static void delta_worker(void *arg, int ith, int nth)
                 const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
                 for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
                 ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
-                for (int jv = 0; jv < Dv; jv++) o[jv] *= ag_silu(z[jv]);
+                kl->silu_mul(o, z, o, Dv);
             }
         }
     }
@@ -1123,7 +1146,7 @@ static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T,
         float *y2[2] = {s->ffa, s->ffb};
         const int64_t ld2[2] = {q->f, q->f};
         ag_matmul_multi(&c->exec, 2, w2, s->u, d, T, y2, ld2);
-        for (size_t i = 0; i < (size_t)T * q->f; i++) s->ffa[i] = ag_silu(s->ffa[i]) * s->ffb[i];
+        ag_kernels()->silu_mul(s->ffa, s->ffa, s->ffb, (int64_t)T * q->f);
         ag_matmul(&c->exec, &l->ffn_down, s->ffa, q->f, T, s->tmp, d);
         add_rows(s->x, s->tmp, (size_t)T * d);
     }

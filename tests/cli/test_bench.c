@@ -12,6 +12,7 @@
 #include "shell.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@
 static const char *const wanted[] = {
     "n_prompt", "n_gen", "n_depth", "n_threads", "avg_ts", "stddev_ts", "avg_ns", "stddev_ns",
     "samples_ts", "samples_ns", "model_filename", "model_size", "model_n_params", "test_time",
-    "build_commit", "read_gbps", "weight_bytes_per_token", "avg_gbps",
+    "build_commit", "read_gbps", "weight_bytes_per_token", "bytes_per_token", "avg_gbps",
 };
 #define N_WANTED (sizeof(wanted) / sizeof(wanted[0]))
 #define MAX_RECS 8
@@ -239,6 +240,14 @@ int main(void)
         CHECK(num(b, "weight_bytes_per_token") == num(b, "model_size"),
               "tied head: bytes per token %g == tensor bytes %g", num(b, "weight_bytes_per_token"),
               num(b, "model_size"));
+        /* plus the recurrent state read and written back, plus the KV cache read */
+        CHECK(has(b, "bytes_per_token") && num(b, "bytes_per_token") > num(b, "weight_bytes_per_token"),
+              "bytes moved per token %g > weight bytes %g", num(b, "bytes_per_token"),
+              num(b, "weight_bytes_per_token"));
+        CHECK(num(b, "avg_gbps") > 0 &&
+              fabs(num(b, "avg_gbps") - num(b, "bytes_per_token") * num(b, "avg_ts") / 1e9) <=
+                  1e-3 * num(b, "avg_gbps") + 1e-3,
+              "avg_gbps = bytes_per_token x avg_ts");
     }
 
     /* bad flags: exit 2, one line on stderr, nothing on stdout */

@@ -9,7 +9,8 @@
  * matmuls run at the "ref" kernel level (f32 activations, so the bound is
  * f32 rounding); the other levels are checked against it in test_vecdot.c.
  * The f32 dot and the fused DeltaNet step (delta_step: nr rows x n values,
- * every tail of the 4-row and 8/16-wide loops) are checked at every level. */
+ * every tail of the 4-row and 8/16-wide loops) and silu_mul are checked at
+ * every level. */
 #include "core/threads.h"
 #include "harness.h"
 #include "kernels/kernels.h"
@@ -157,6 +158,43 @@ int main(void)
                 }
                 CHECK(S[nr * nn] == 42.0f && o[nr] == 42.0f, "%s delta_step nr %d n %d: wrote past the end", kl->name, nr, nn);
             }
+    }
+    /* silu_mul: every level against double precision, every tail, in place
+     * (y = g and y = u), with and without u, and the edges (0, -0, +-tiny,
+     * around exp's -87.3 cut, +-inf, NaN) */
+    static const int sns[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000};
+    static const float edge[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 87.0f, -87.0f, 88.5f, -88.5f, -100.0f,
+                                 1e30f, -1e30f, 20.0f, -20.0f, 0.5f, -0.5f};
+    for (int lv = 0; lv < ag_kernels_count(); lv++) {
+        const ag_kernel_level *kl = ag_kernels_force(ag_kernels_level(lv)->name);
+        CHECK(kl->silu_mul != NULL, "%s: silu_mul", kl->name);
+        for (size_t a = 0; a < sizeof(sns) / sizeof(sns[0]); a++)
+            for (int mode = 0; mode < 3; mode++) { /* 0: y, g, u apart; 1: y = g, no u; 2: y = u */
+                const int n = sns[a];
+                float g[1001], u[1001], y[1001];
+                double want[1000];
+                for (int i = 0; i < n; i++) {
+                    g[i] = i < (int)(sizeof(edge) / sizeof(edge[0])) && n >= 100 ? edge[i] : 12.0f * frand();
+                    u[i] = frand();
+                    const double x = g[i], s = x / (1.0 + exp(-x));
+                    want[i] = mode == 1 ? s : s * u[i];
+                }
+                y[n] = g[n] = u[n] = 42.0f; /* sentinels */
+                if (mode == 0) kl->silu_mul(y, g, u, n);
+                else if (mode == 1) kl->silu_mul(g, g, NULL, n);
+                else kl->silu_mul(u, g, u, n);
+                const float *got = mode == 0 ? y : mode == 1 ? g : u;
+                int bad = 0;
+                for (int i = 0; i < n; i++)
+                    if (!(fabs(got[i] - want[i]) <= 1e-6 * fabs(want[i]) + 1e-35)) bad++;
+                CHECK(bad == 0, "%s silu_mul n %d mode %d: %d values off", kl->name, n, mode, bad);
+                CHECK(y[n] == 42.0f && g[n] == 42.0f && u[n] == 42.0f, "%s silu_mul n %d: wrote past the end", kl->name, n);
+            }
+        float nan_in = NAN, inf_in[2] = {INFINITY, -INFINITY}, out[2];
+        kl->silu_mul(out, &nan_in, NULL, 1);
+        CHECK(isnan(out[0]), "%s silu_mul(NaN) is NaN", kl->name);
+        kl->silu_mul(out, inf_in, NULL, 2);
+        CHECK(out[0] == INFINITY && isnan(out[1]), "%s silu_mul(+-inf) = inf, NaN (as x / (1 + e^-x))", kl->name);
     }
     ag_kernels_force(NULL);
     CHECK(ag_sigmoid(0) == 0.5f && ag_silu(0) == 0 && ag_softplus(30) == 30, "activations");

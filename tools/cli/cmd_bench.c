@@ -15,18 +15,23 @@
  * like llama-bench's -d: "decode with 4096 tokens of context" is
  * `-d 4096 -p 0`.
  *
- * Decode must read every weight once per token, so its speed is judged in
- * bytes: effective GB/s = weight_bytes_per_token * tg tokens/s / 1e9, where
+ * Decode must read every weight once per token, and read and write back
+ * the whole recurrent state, and read the KV cache so far, so its speed is
+ * judged in bytes: effective GB/s = bytes_per_token * tg tokens/s / 1e9,
+ * where bytes_per_token = weight_bytes_per_token + 2 x the recurrent state
+ * (DeltaNet conv + state, ag_plan's `recurrent`: read, then written) + the
+ * KV cache's bytes per position (ag_plan's `kv` / n_ctx) x the positions a
+ * timed token reads on average (its prefix plus half the timed tokens).
  * weight_bytes_per_token is the byte size of every tensor the trunk uses
  * (ag_model_tensor info), minus the token-embedding table plus one of its
  * rows (a decode step reads one row), and minus MTP blocks (blk.i with
  * i >= ag_model_n_layer, never run). The LM head counts in full; with a tied
  * head (no output.weight) the embedding table IS the LM head and counts in
- * full. KV-cache and recurrent-state traffic are not counted (small at short
- * context). The same run measures the machine's read bandwidth -- T threads
- * summing disjoint parts of a 1 GiB buffer, median of BW_PASSES passes,
- * measure_read_gbps() -- and the table shows their ratio: the share of the
- * physical limit that decode reaches.
+ * full. For the 0.8B shape the state is 2 x 19.3 MiB against 494 MiB of
+ * Q4_K_M weights: 7.8%, which a weights-only count would book as overhead. The same run measures the machine's read bandwidth -- T threads
+ * summing disjoint parts of a 1 GiB buffer (rd_meter), one pass before
+ * each decode repetition and one after the last, median -- and the table
+ * shows their ratio: the share of the physical limit that decode reaches.
  *
  * --json prints what `llama-bench -o json` prints: an array of one object per
  * test with the same field names (n_prompt, n_gen, n_depth, n_threads,
@@ -227,43 +232,78 @@ static double rd_pass(uint64_t *buf, size_t words, int n_threads, bool fill, uin
     return t;
 }
 
-/* The machine's read bandwidth in GB/s (1e9 bytes/s): n_threads threads each
- * summing a disjoint part of a `bytes` buffer, median of `passes` timed
- * passes after an untimed pass that writes it (so its pages are really
- * mapped: reading never-written memory reads the shared zero page). Returns
- * a negative value if the buffer cannot be allocated. */
-static double measure_read_gbps(int n_threads, size_t bytes, int passes)
+/* The machine's read bandwidth, sampled: a `bytes` buffer written once (so
+ * its pages are really mapped: reading never-written memory reads the
+ * shared zero page) and kept for the run, then timed passes of n_threads
+ * threads each summing a disjoint part. Memory speed on a shared machine
+ * drifts over seconds, so the decode test takes one pass before each of
+ * its repetitions and one after the last (rd_sample from run_test), and
+ * its "% read" is against the median of those: the limit measured while
+ * the decode ran, not minutes before. Without a decode test the median of
+ * the BW_PASSES passes taken before the tests is reported. */
+typedef struct rd_meter {
+    uint64_t *buf;               /* NULL: not measuring */
+    size_t words;
+    int n_threads;
+    double *sec;                 /* pass times; the decode's start at first_tg */
+    int n, cap, first_tg;        /* first_tg < 0: no decode pass yet */
+    uint64_t sink;               /* the sums, kept so the reads stay */
+} rd_meter;
+
+/* Allocates and writes the buffer; false if it cannot be allocated. */
+static bool rd_open(rd_meter *r, int n_threads, size_t bytes, int cap)
 {
-    size_t words = bytes / sizeof(uint64_t);
-    if (words < 8 * (size_t)n_threads || passes < 1)
-        return -1;
-    bytes = words * sizeof(uint64_t);
-    size_t alloc = (bytes + 4095) & ~(size_t)4095;
-    uint64_t *buf = aligned_alloc(4096, alloc);
-    if (!buf)
-        return -1;
-    double *t = malloc((size_t)passes * sizeof(*t));
-    uint64_t sink = 0;
-    double gbps = -1;
-    if (t && rd_pass(buf, words, n_threads, true, &sink) >= 0) {
-        int ok = 0;
-        for (int i = 0; i < passes; i++) {
-            double s = rd_pass(buf, words, n_threads, false, &sink);
-            if (s > 0)
-                t[ok++] = s;
-        }
-        if (ok > 0) {
-            qsort(t, (size_t)ok, sizeof(*t), cmp_double);
-            double med = ok % 2 ? t[ok / 2] : 0.5 * (t[ok / 2 - 1] + t[ok / 2]);
-            gbps = (double)bytes / med / 1e9;
-        }
+    *r = (rd_meter){ .n_threads = n_threads, .first_tg = -1 };
+    r->words = bytes / sizeof(uint64_t);
+    if (r->words < 8 * (size_t)n_threads || cap < 1)
+        return false;
+    size_t alloc = (r->words * sizeof(uint64_t) + 4095) & ~(size_t)4095;
+    r->buf = aligned_alloc(4096, alloc);
+    r->sec = malloc((size_t)cap * sizeof(*r->sec));
+    r->cap = cap;
+    if (!r->buf || !r->sec || rd_pass(r->buf, r->words, n_threads, true, &r->sink) < 0) {
+        free(r->buf);
+        free(r->sec);
+        *r = (rd_meter){ .first_tg = -1 };
+        return false;
     }
-    /* keep the sums observable so the reads cannot be optimized away */
-    if (sink == 0x5EEDull)
-        fputc(' ', stderr);
+    return true;
+}
+
+/* One timed pass (nothing when not measuring or full). */
+static void rd_sample(rd_meter *r)
+{
+    if (!r->buf || r->n >= r->cap)
+        return;
+    double s = rd_pass(r->buf, r->words, r->n_threads, false, &r->sink);
+    if (s > 0)
+        r->sec[r->n++] = s;
+}
+
+/* GB/s (1e9 bytes/s) of the median pass among [from, n); < 0 if none. */
+static double rd_gbps(rd_meter *r, int from)
+{
+    int k = r->n - from;
+    if (!r->buf || k < 1)
+        return -1;
+    double *t = malloc((size_t)k * sizeof(*t));
+    if (!t)
+        return -1;
+    memcpy(t, r->sec + from, (size_t)k * sizeof(*t));
+    qsort(t, (size_t)k, sizeof(*t), cmp_double);
+    double med = k % 2 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
     free(t);
-    free(buf);
-    return gbps;
+    return (double)(r->words * sizeof(uint64_t)) / med / 1e9;
+}
+
+static void rd_close(rd_meter *r)
+{
+    /* keep the sums observable so the reads cannot be optimized away */
+    if (r->sink == 0x5EEDull)
+        fputc(' ', stderr);
+    free(r->buf);
+    free(r->sec);
+    *r = (rd_meter){ .first_tg = -1 };
 }
 
 /* ---- model bytes ------------------------------------------------------------- */
@@ -417,12 +457,15 @@ typedef struct bench_info {
     char name[64];               /* file name for the table, control bytes as '?' */
     char model_type[96];
     char cpu[128];
-    uint64_t size, n_params, bytes_per_token;
+    uint64_t size, n_params, bytes_per_token; /* bytes_per_token: weights only */
+    uint64_t state_bytes;        /* recurrent state, read and written per token */
+    double kv_per_pos;           /* KV-cache bytes per cached position */
     bool tied;
     int32_t n_threads, n_batch;
     ag_cache_type type_k, type_v;
     double read_gbps;            /* < 0: not measured */
-    int bw_mib;
+    int bw_mib, read_passes;     /* the passes read_gbps is the median of */
+    bool read_in_tg;             /* ... taken between decode repetitions */
 } bench_info;
 
 static void test_name(const bench_test *t, char *buf, size_t cap)
@@ -431,6 +474,14 @@ static void test_name(const bench_test *t, char *buf, size_t cap)
                             : snprintf(buf, cap, "tg%d", (int)t->n_gen);
     if (t->n_depth > 0 && n > 0 && (size_t)n < cap)
         snprintf(buf + n, cap - (size_t)n, " @ d%d", (int)t->n_depth);
+}
+
+/* Bytes a decode step of test t moves on average (see the file comment). */
+static double moved_bytes(const bench_info *in, const bench_test *t)
+{
+    double prefix = t->n_depth > 0 ? t->n_depth : BENCH_TG_PROMPT;
+    return (double)in->bytes_per_token + 2.0 * (double)in->state_bytes +
+           in->kv_per_pos * (prefix + 0.5 * (double)(t->n_gen + 1));
 }
 
 static int name_width(const bench_info *in)
@@ -443,15 +494,16 @@ static void print_header(const bench_info *in)
 {
     const char *si = ag_system_info();
     printf("%s\n", si ? si : "");
-    if (in->read_gbps > 0)
-        printf("memory read: %.2f GB/s (%d thread%s, %d MiB buffer, median of %d passes)\n",
-               in->read_gbps, (int)in->n_threads, in->n_threads == 1 ? "" : "s", in->bw_mib,
-               BW_PASSES);
     char b[32];
     cli_fmt_bytes(in->bytes_per_token, b, sizeof(b));
-    printf("decode reads %s of weights per token (%s)\n", b,
+    char st[32];
+    cli_fmt_bytes(in->state_bytes, st, sizeof(st));
+    printf("decode moves per token: %s of weights (%s)\n"
+           "  + 2 x %s of recurrent state (read, written back) + %.1f KiB of KV cache per "
+           "position read\n", b,
            in->tied ? "tied LM head: the embedding table counts in full"
-                    : "all weights but the embedding table, plus one row of it");
+                    : "all but the embedding table, plus one row of it",
+           st, in->kv_per_pos / 1024.0);
     printf("KV cache: K %s, V %s\n\n", ag_cache_type_name(in->type_k), ag_cache_type_name(in->type_v));
     int w = name_width(in);
     printf("| %-*s | %10s | %10s | %7s | %14s | %20s | %7s | %6s |\n", w, "model", "size",
@@ -470,7 +522,7 @@ static void print_row(const bench_info *in, const bench_test *t)
     test_name(t, name, sizeof(name));
     snprintf(ts, sizeof(ts), "%.2f ± %.2f", t->avg_ts, t->stddev_ts);
     if (t->n_prompt == 0) {
-        double g = (double)in->bytes_per_token * t->avg_ts / 1e9;
+        double g = moved_bytes(in, t) * t->avg_ts / 1e9;
         snprintf(gbps, sizeof(gbps), "%.2f", g);
         if (in->read_gbps > 0)
             snprintf(pct, sizeof(pct), "%.0f%%", 100.0 * g / in->read_gbps);
@@ -479,6 +531,15 @@ static void print_row(const bench_info *in, const bench_test *t)
     printf("| %-*s | %10s | %10s | %7d | %14s | %21s | %7s | %6s |\n", name_width(in), in->name,
            size, params, (int)in->n_threads, name, ts, gbps, pct);
     fflush(stdout);
+}
+
+/* After the table: the read bandwidth the "% read" column divides by. */
+static void print_footer(const bench_info *in)
+{
+    if (in->read_gbps > 0)
+        printf("\nmemory read: %.2f GB/s (%d thread%s, %d MiB buffer, median of %d passes %s)\n",
+               in->read_gbps, (int)in->n_threads, in->n_threads == 1 ? "" : "s", in->bw_mib,
+               in->read_passes, in->read_in_tg ? "between the decode repetitions" : "before the tests");
 }
 
 static void json_str(const char *s)
@@ -540,9 +601,10 @@ static void print_json(const bench_info *in, const bench_test *tests, size_t n)
         if (in->read_gbps > 0)
             printf(",\n    \"read_gbps\": %.3f", in->read_gbps);
         if (t->n_prompt == 0)
-            printf(",\n    \"weight_bytes_per_token\": %llu,\n    \"avg_gbps\": %.3f",
-                   (unsigned long long)in->bytes_per_token,
-                   (double)in->bytes_per_token * t->avg_ts / 1e9);
+            printf(",\n    \"weight_bytes_per_token\": %llu,\n    \"bytes_per_token\": %.0f,\n"
+                   "    \"avg_gbps\": %.3f",
+                   (unsigned long long)in->bytes_per_token, moved_bytes(in, t),
+                   moved_bytes(in, t) * t->avg_ts / 1e9);
         printf("\n  }%s\n", i + 1 < n ? "," : "");
     }
     printf("]\n");
@@ -550,7 +612,7 @@ static void print_json(const bench_info *in, const bench_test *tests, size_t n)
 
 /* ---- the command ----------------------------------------------------------------- */
 
-static int run_test(bench_run *b, bench_test *t)
+static int run_test(bench_run *b, bench_test *t, rd_meter *rd)
 {
     t->ns = calloc((size_t)t->reps, sizeof(*t->ns));
     if (!t->ns)
@@ -561,8 +623,16 @@ static int run_test(bench_run *b, bench_test *t)
     warm.n_depth = 0;
     ag_status st = run_once(b, &warm, t->n_gen > 0 ? 1 : 0, NULL);
     t->start = time(NULL);
-    for (int32_t r = 0; r < t->reps && st == AG_OK; r++)
+    bool sample = t->n_gen > 0; /* the read bandwidth around each decode repetition */
+    if (sample && rd->first_tg < 0)
+        rd->first_tg = rd->n;
+    for (int32_t r = 0; r < t->reps && st == AG_OK; r++) {
+        if (sample)
+            rd_sample(rd);
         st = run_once(b, t, t->n_gen, &t->ns[r]);
+    }
+    if (sample && st == AG_OK)
+        rd_sample(rd);
     if (st == AG_ERR_ABORTED) {
         fprintf(stderr, "airgap: interrupted\n");
         return CLI_INTERRUPTED;
@@ -611,10 +681,11 @@ int cmd_bench(int argc, char **argv)
         "bench", "-m FILE [-p N] [-n N] [-t N] [-r N] [-d N] [--json]",
         "Measures prefill (ppN: one call with N prompt tokens) and decode (tgN: N\n"
         "single-token calls) speed in tokens/s, mean ± standard deviation over the\n"
-        "repetitions, like llama-bench. For decode it also shows the effective weight\n"
-        "bandwidth (weight bytes read per token x tokens/s) next to the machine's read\n"
-        "bandwidth measured in the same run, and their ratio (% read). Token ids are\n"
-        "random, so any model works, including `airgap synth` output.",
+        "repetitions, like llama-bench. For decode it also shows the effective memory\n"
+        "bandwidth (bytes a step must move x tokens/s: the weights, the recurrent state\n"
+        "read and written back, the KV cache so far) next to the machine's read\n"
+        "bandwidth measured between the decode repetitions, and their ratio (% read).\n"
+        "Token ids are random, so any model works, including `airgap synth` output.",
         "  airgap bench -m model.gguf -p 128 -n 64 -t 2\n"
         "  airgap bench -m model.gguf -p 0 -n 64 -d 4096      (decode at 4096 tokens of context)\n"
         "  airgap bench -m model.gguf --json > airgap.json",
@@ -686,6 +757,15 @@ int cmd_bench(int argc, char **argv)
     cp.n_threads = n_threads;
     cp.type_k = type_k;
     cp.type_v = type_v;
+    /* the state and KV sizes, as the planner counts them */
+    ag_plan_params pp = ag_plan_default_params();
+    pp.ctx = cp;
+    pp.budget = UINT64_MAX;
+    ag_plan plan;
+    if (ag_plan_model(resolved, &pp, &plan) == AG_OK) {
+        in.state_bytes = plan.recurrent;
+        in.kv_per_pos = plan.ctx.n_ctx > 0 ? (double)plan.kv / plan.ctx.n_ctx : 0;
+    }
     ag_context *c = NULL;
     st = ag_context_create(m, &cp, &c);
     if (st != AG_OK) {
@@ -696,8 +776,15 @@ int cmd_bench(int argc, char **argv)
     cli_sigint_install();
     ag_context_set_abort(c, cli_should_abort, NULL);
 
+    /* passes: BW_PASSES before the tests, then one per decode repetition and one after */
+    rd_meter rd = { .first_tg = -1 };
     if (bw_mib > 0) {
-        in.read_gbps = measure_read_gbps(n_threads, (size_t)bw_mib << 20, BW_PASSES);
+        if (rd_open(&rd, n_threads, (size_t)bw_mib << 20, BW_PASSES + (n_gen > 0 ? reps + 1 : 0))) {
+            for (int i = 0; i < BW_PASSES; i++)
+                rd_sample(&rd);
+            in.read_gbps = rd_gbps(&rd, 0);
+            in.read_passes = rd.n;
+        }
         if (in.read_gbps < 0)
             fprintf(stderr, "airgap: warning: memory-read test skipped (cannot allocate %d MiB)\n",
                     (int)bw_mib);
@@ -718,12 +805,20 @@ int cmd_bench(int argc, char **argv)
     int rc = b.tokens ? CLI_OK : cli_fail_msg("out of memory");
     size_t done = 0;
     for (; done < n_tests && rc == CLI_OK; done++) {
-        rc = run_test(&b, &tests[done]);
+        rc = run_test(&b, &tests[done], &rd);
+        if (rc == CLI_OK && rd.first_tg >= 0 && rd_gbps(&rd, rd.first_tg) > 0) {
+            in.read_gbps = rd_gbps(&rd, rd.first_tg);
+            in.read_passes = rd.n - rd.first_tg;
+            in.read_in_tg = true;
+        }
         if (rc == CLI_OK && !json)
             print_row(&in, &tests[done]);
     }
+    if (rc == CLI_OK && !json)
+        print_footer(&in);
     if (rc == CLI_OK && json)
         print_json(&in, tests, n_tests);
+    rd_close(&rd);
     for (size_t i = 0; i < n_tests; i++)
         free(tests[i].ns);
     free(b.tokens);

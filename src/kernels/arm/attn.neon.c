@@ -50,6 +50,38 @@ AG_INLINE float32x4_t exp4(float32x4_t d)
     return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), zero));
 }
 
+/* ---- silu_mul ---- */
+
+/* x / (1 + e^-x) from e = e^-|x| (in (0, 1], exp4's range): x / (1 + e)
+ * for x >= 0, x e / (1 + e) below; a NaN x stays NaN */
+AG_INLINE float32x4_t silu4(float32x4_t x)
+{
+    const float32x4_t e = exp4(vnegq_f32(vabsq_f32(x)));
+    const uint32x4_t neg = vcltq_f32(x, vdupq_n_f32(0.0f));
+    const float32x4_t num = vbslq_f32(neg, vmulq_f32(x, e), x);
+    return vdivq_f32(num, vaddq_f32(vdupq_n_f32(1.0f), e));
+}
+
+static void silu_mul_neon(float *y, const float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t s = silu4(vld1q_f32(g + i));
+        if (u) s = vmulq_f32(s, vld1q_f32(u + i));
+        vst1q_f32(y + i, s);
+    }
+    if (i < n) { /* 1..3 left: through a stack copy */
+        float gb[4] = {0}, ub[4] = {0};
+        const int64_t m = n - i;
+        memcpy(gb, g + i, (size_t)m * sizeof(float));
+        if (u) memcpy(ub, u + i, (size_t)m * sizeof(float));
+        float32x4_t s = silu4(vld1q_f32(gb));
+        if (u) s = vmulq_f32(s, vld1q_f32(ub));
+        vst1q_f32(gb, s);
+        memcpy(y + i, gb, (size_t)m * sizeof(float));
+    }
+}
+
 static float exp_sum_neon(float *x, float m, int64_t n)
 {
     const float32x4_t vm = vdupq_n_f32(m);
@@ -209,6 +241,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_neon(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_neon;
+    lv->silu_mul = silu_mul_neon;
     lv->pv_f32 = pv_f32_neon;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;

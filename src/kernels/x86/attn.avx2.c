@@ -67,6 +67,39 @@ AG_INLINE __m256 exp256(__m256 d)
     return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
+/* ---- silu_mul ---- */
+
+/* x / (1 + e^-x) from e = e^-|x| (in (0, 1], exp256's range): x / (1 + e)
+ * for x >= 0, x e / (1 + e) below; a NaN x stays NaN */
+AG_INLINE __m256 silu256(__m256 x)
+{
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), ax));
+    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg);
+    return _mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+static void silu_mul_avx2(float *y, const float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 s = silu256(_mm256_loadu_ps(g + i));
+        if (u) s = _mm256_mul_ps(s, _mm256_loadu_ps(u + i));
+        _mm256_storeu_ps(y + i, s);
+    }
+    if (i < n) { /* 1..7 left: through a stack copy */
+        float gb[8] = {0}, ub[8] = {0};
+        const int64_t m = n - i;
+        memcpy(gb, g + i, (size_t)m * sizeof(float));
+        if (u) memcpy(ub, u + i, (size_t)m * sizeof(float));
+        __m256 s = silu256(_mm256_loadu_ps(gb));
+        if (u) s = _mm256_mul_ps(s, _mm256_loadu_ps(ub));
+        _mm256_storeu_ps(gb, s);
+        memcpy(y + i, gb, (size_t)m * sizeof(float));
+    }
+}
+
 static float exp_sum_avx2(float *x, float m, int64_t n)
 {
     const __m256 vm = _mm256_set1_ps(m);
@@ -271,6 +304,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_avx2(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx2;
+    lv->silu_mul = silu_mul_avx2;
     lv->pv_f32 = pv_f32_avx2;
     lv->qk_f16 = qk_f16_avx2;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;

@@ -91,6 +91,34 @@ static float exp_sum_avx512(float *x, float m, int64_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 
+/* ---- silu_mul ---- */
+
+/* x e^0/(1 + e^-x) from e = e^-|x| (in (0, 1], exp512's range):
+ * x / (1 + e) for x >= 0, x e / (1 + e) below; a NaN x stays NaN */
+AG_INLINE __m512 silu512(__m512 x)
+{
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)));
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 num = _mm512_mask_mul_ps(x, neg, x, e);
+    return _mm512_div_ps(num, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static void silu_mul_avx512(float *y, const float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 s = silu512(_mm512_loadu_ps(g + i));
+        if (u) s = _mm512_mul_ps(s, _mm512_loadu_ps(u + i));
+        _mm512_storeu_ps(y + i, s);
+    }
+    if (i < n) {
+        const __mmask16 k = mask16(n - i);
+        __m512 s = silu512(_mm512_maskz_loadu_ps(k, g + i));
+        if (u) s = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + i));
+        _mm512_mask_storeu_ps(y + i, k, s);
+    }
+}
+
 /* ---- pv_f32 ---- */
 
 /* y rows r < R, columns [0, 16 * CV) += p rows x v[0..nk), the last vector
@@ -609,6 +637,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
+    lv->silu_mul = silu_mul_avx512;
     lv->pv_f32 = pv_f32_avx512;
     lv->qk_f16 = qk_f16_avx512;
     if (lv->k[AG_TYPE_Q8_0].act_fmt == AG_ACT_Q8_0S) lv->qk_q8_0 = qk_q8_0_avx512; /* reads q8_0s rows */

@@ -18,12 +18,13 @@
  *     shifts for bf16), so these stay within f32 rounding of the reference.
  * vpdpbusd over a whole super-block with the scales applied afterwards
  * (vpmulld) was rejected: one more instruction per 64 values than
- * vpmaddubsw + vpdpwssd. Decode prefetches the weights 6 KiB ahead with
- * the non-temporal hint (X86_PF_DIST, x86_common.h: +10% tokens/s on Zen 5);
+ * vpmaddubsw + vpdpwssd. Decode prefetches the weights 4 KiB ahead with
+ * the non-temporal hint, topped up before every row (X86_PF_DIST,
+ * x86_common.h: from below 85% to 90-100% of the read bandwidth on Zen 5);
  * a T0 prefetch a few lines ahead had been tried first and was slower.
  * Two vpdpwssd chains per token: one chain's latency, not the ALUs, would
  * otherwise set the decode speed. */
-#define X86_PF_DIST 6144 /* decode prefetch distance (x86_common.h) */
+#define X86_PF_DIST 4096 /* decode prefetch distance (x86_common.h) */
 #include "kernels/x86/x86_common.h"
 
 AG_INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }

@@ -247,19 +247,24 @@ AG_INLINE __m128 x86_reduce4_256(const __m256 *v)
 #define X86_RB 8
 
 /* Decode (nt == 1) prefetches the weight rows X86_PF_DIST bytes ahead of the
- * rows being read, with the non-temporal hint, up to the end of this call's
- * rows (the next block of rows may go to another thread). Set per level by
- * defining X86_PF_DIST before including this file; 0 = none. On Zen 5 (the
- * avx512 level) 6 KiB ahead took a 0.8B Q4_K_M decode from ~72 to ~80 t/s
- * and big matrix-vector products from ~100% to ~110% of a plain read loop's
- * bandwidth (likely: the hint keeps the read-once weights from evicting
- * what is reused from L2/L3, e.g. the DeltaNet state, and the distance runs
- * ahead of the hardware prefetchers). 2-4 KiB ahead gained less; a T0
- * hint lost most of the gain. The first X86_PF_DIST bytes of a call are
- * requested at its start too (a call is one chunk of a few hundred rows,
- * thousands per token, each of which otherwise began with a cold ramp):
- * +3.5% tokens/s on the 0.8B Q4_K_M (84.0 -> 86.4 t/s, medians of 4
- * alternating runs). */
+ * row being read, with the non-temporal hint, up to the end of this call's
+ * rows (the next block of rows may go to another thread), topping the
+ * window up before every row, and requesting its first X86_PF_DIST bytes at
+ * the start (a call is one chunk of a few hundred rows, thousands per token,
+ * each of which otherwise began with a cold ramp). Set per level by defining
+ * X86_PF_DIST before including this file; 0 = none. On Zen 5 (the avx512
+ * level), matrix-vector products over 200 MiB of weights as a share of a
+ * plain 2-thread read loop's bandwidth (medians of 20 alternating pairs):
+ *   no software prefetch                 q6_K 0.88-0.94, q4_K 0.82-0.94
+ *   6 KiB ahead, topped up per 4 rows    q6_K 0.76-0.93, q4_K 0.84-0.92
+ *   4 KiB ahead, topped up per row       q6_K 0.94-1.06, q4_K 1.04-1.09
+ * (q6_K with 6144- and 2048-value rows, q4_K 2048). Per 4 rows, a 6144-value
+ * q6_K row group issued ~300 prefetches in one burst, more than the core
+ * keeps in flight; per row the bursts are a quarter of that. In decode
+ * (airgap bench, % of the read bandwidth): 2B Q4_K_M 81-84% -> 92-96%, 0.8B
+ * Q4_K_M 90% -> 96%. The hint matters too: T1/T2 (into L2) at 4-16 KiB gave
+ * 0.66-0.80, and a T0 hint lost most of the gain (the read-once weights
+ * then evict what is reused from L2/L3, e.g. the DeltaNet state). */
 #ifndef X86_PF_DIST
 #define X86_PF_DIST 0
 #endif
@@ -281,8 +286,10 @@ AG_INLINE size_t x86_prefetch_nta(const uint8_t *w, size_t from, size_t to, size
             int64_t r = 0;                                                                                    \
             size_t pf = 0;                                                                                    \
             for (; r + 4 <= nr; r += 4) {                                                                     \
-                if (X86_PF_DIST) pf = x86_prefetch_nta(W, pf, (size_t)(r + 4) * ws + X86_PF_DIST, (size_t)nr * ws); \
-                for (int k = 0; k < 4; k++) row(n, W + (size_t)(r + k) * ws, A, as, 1, &v[k]);              \
+                for (int k = 0; k < 4; k++) {                                                                  \
+                    if (X86_PF_DIST) pf = x86_prefetch_nta(W, pf, (size_t)(r + k + 1) * ws + X86_PF_DIST, (size_t)nr * ws); \
+                    row(n, W + (size_t)(r + k) * ws, A, as, 1, &v[k]);                                        \
+                }                                                                                             \
                 _mm_storeu_ps(y + r, reduce4(v));                                                             \
             }                                                                                                 \
             if (r < nr) {                                                                                     \

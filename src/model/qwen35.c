@@ -75,7 +75,10 @@ typedef struct qstate {
     float **conv;                    /* [n_rec] -> (Kc-1, Cc) */
     float **ssm;                     /* [n_rec] -> (Hv, Dv, Dk) */
     /* scratch for up to n_batch tokens */
-    float *x, *u, *tmp;              /* (T, d) */
+    float *x, *u;                    /* (T, d): the residual stream, its normed copy */
+    float *tmp;                      /* (T, d): a block's output (out-proj, FFN down) = u:
+                                        the normed input is dead once the block's first
+                                        matmuls have read it */
     float *proj;                     /* (T, proj_w) */
     float *gate;                     /* (T, gate_w): DeltaNet z */
     float *y;                        /* (T, y_w): mixer output before out-proj */
@@ -376,8 +379,7 @@ static void qwen35_ctx_free(ag_context *c)
     free(s->conv);
     free(s->ssm);
     free(s->x);
-    free(s->u);
-    free(s->tmp);
+    free(s->u); /* s->tmp is s->u */
     free(s->mix);
     free(s->att); /* s->dn shares it */
     free(s->rcos);
@@ -520,7 +522,7 @@ static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t kr
     size_t half = (size_t)max_i(q->n_rot / 2, 1);
     z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
     z->rec = (size_t)q->n_rec * ((size_t)max_i(q->Kc - 1, 1) * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
-    size_t per_tok = 3 * (size_t)q->d + 2 * half;
+    size_t per_tok = 2 * (size_t)q->d + 2 * half; /* x, u (= tmp), rope cos / sin */
     z->scratch = (T * per_tok + mix_floats(q, T)) * sizeof(float) + nth * thread_scratch_bytes(q, T);
     /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
      * (the DeltaNet projections), or one of the other widths */
@@ -605,7 +607,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
     if (ok) {
         s->x = alloc_f(T, (size_t)q->d, &ok);
         s->u = alloc_f(T, (size_t)q->d, &ok);
-        s->tmp = alloc_f(T, (size_t)q->d, &ok);
+        s->tmp = s->u;
         s->mix = alloc_f(mix_floats(q, T), 1, &ok);
         if (ok) {
             s->proj = s->mix;

@@ -296,6 +296,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->pv_q8_0 = NULL;
     lv->qk_f16_i16 = NULL;
     lv->pv_f16_i16 = NULL;
+    lv->quant_i16 = ag_act_quant_i16_ref;
     lv->delta_step = delta_step_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const ag_type_traits *tt = ag_type_traits_of(rows[i].id);

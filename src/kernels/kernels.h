@@ -33,7 +33,7 @@
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
  * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
- * lv->qk_f16_i16, lv->pv_f16_i16, lv->delta_step, lv->k[type].to_f32) for the types it
+ * lv->qk_f16_i16, lv->pv_f16_i16, lv->quant_i16, lv->delta_step, lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -165,6 +165,9 @@ typedef struct ag_kernel_level {
      * read); as ag_pv_f16_i16_ref. */
     void (*pv_f16_i16)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                        int64_t nk, int64_t n, void *scratch);
+    /* ag_act_quant_i16_ref, bit-identical (the query rows of qk_f16_i16);
+     * never NULL. */
+    void (*quant_i16)(const float *x, void *dst, int64_t n);
     /* One token's Gated DeltaNet step for one head (model/qwen35.c), fused so
      * the state passes through the core once: for each of the nr state rows
      * S_j = S + j * n (n values),

@@ -628,6 +628,33 @@ static void test_qk_i16_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, i
     free(qf);
 }
 
+/* lv's quant_i16 against ag_act_quant_i16_ref: bit-identical, on blocks of
+ * very different magnitudes, zero blocks, tiny ones (8191 / max overflows),
+ * inf and NaN */
+static void test_quant_i16(const ag_kernel_level *lv)
+{
+    enum { N = 512 };
+    float x[N];
+    _Alignas(64) uint8_t a[AG_ACT_I16_BYTES(N)], b[AG_ACT_I16_BYTES(N)];
+    for (int rep = 0; rep < 200; rep++) {
+        for (int e = 0; e < N; e++) {
+            const int blk = e / 32 + rep;
+            const float sc = blk % 6 == 0 ? 0.0f : blk % 6 == 1 ? 1e-39f : blk % 6 == 2 ? 1e30f : blk % 6 == 3 ? 1e-3f : 1.0f;
+            x[e] = frand() * sc;
+        }
+        if (rep % 3 == 1) x[rep % N] = INFINITY;
+        if (rep % 5 == 2) x[(rep * 7) % N] = NAN;
+        if (rep % 7 == 3) x[(rep * 3) % N] = -0.0f;
+        memset(a, 0x55, sizeof(a));
+        memset(b, 0xaa, sizeof(b));
+        const int64_t n = 32 * (1 + rep % 16);
+        ag_act_quant_i16_ref(x, a, n);
+        lv->quant_i16(x, b, n);
+        CHECK(memcmp(a, b, AG_ACT_I16_BYTES(n)) == 0, "%s quant_i16 rep %d n=%lld differs from the reference", lv->name,
+              rep, (long long)n);
+    }
+}
+
 static void test_qk_i16(const ag_kernel_level *lv)
 {
     static const int64_t nrs[] = {1, 2, 5, 7, 15, 16, 17, 33, 48, 63, 64}, nts[] = {1, 2, 3, 4, 5, 6, 7, 13, 64, 300},
@@ -855,6 +882,19 @@ static void bench_i16(void)
     for (int i = 0; i < NRMAX * N; i++) q[i] = frand(), y[i] = 0;
     for (int t = 0; t < NRMAX; t++) ag_act_quant_i16_ref(q + t * N, qa + t * as, N);
     for (int i = 0; i < NRMAX * NK; i++) sc[i] = (float)urand();
+    { /* the per-call tile conversions alone (no query rows) */
+        double tq = 1e30, tp = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now_ns();
+            for (int i = 0; i < 2000; i++) lv->qk_f16_i16(N, k16, r16, qa, as, sc, NK, NK, 0, scratch);
+            double t1 = now_ns();
+            for (int i = 0; i < 2000; i++) lv->pv_f16_i16(y, N, sc, NK, k16, r16, 0, NK, N, scratch);
+            double t2 = now_ns();
+            tq = best_of(tq, (t1 - t0) / 2000);
+            tp = best_of(tp, (t2 - t1) / 2000);
+        }
+        printf("%-8s int16 tile conversion (nk=64, Dh=256): keys %.0f ns, values %.0f ns\n", lv->name, tq, tp);
+    }
     static const int nrs[] = {4, 8, 16, 32, 64, 128, 256};
     for (size_t ni = 0; ni < sizeof(nrs) / sizeof(nrs[0]); ni++) {
         const int nr = nrs[ni], iters = 80000 / nr;
@@ -977,6 +1017,8 @@ int main(int argc, char **argv)
         if (lv->qk_q8_0) test_qk_q8_0(lv);
         if (lv->pv_f16) test_pv_f16(lv);
         if (lv->pv_q8_0) test_pv_q8_0(lv);
+        CHECK(lv->quant_i16 != NULL, "%s: quant_i16 missing", lv->name);
+        if (lv->quant_i16) test_quant_i16(lv);
         if (lv->qk_f16_i16) test_qk_i16(lv);
         if (lv->pv_f16_i16) test_pv_i16(lv);
         test_to_f32(lv);

@@ -41,6 +41,8 @@
  *    weights. */
 #include "kernels/x86/x86_common.h"
 
+#include <float.h>
+
 /* ---- exp_sum ---- */
 
 /* e^d for d <= 0: d < -87.3 (and -inf) gives 0, NaN stays NaN. */
@@ -629,16 +631,16 @@ AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, si
                         size_t ldy, int64_t nr, int64_t g0, const int R, const int G)
 {
     const int64_t nb = n / 32, half = n / 2;
-    __m512 accf[6][2];
+    __m512 accf[6][4];
     for (int r = 0; r < R; r++)
         for (int gi = 0; gi < G; gi++) accf[r][gi] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i ai[6][2];
+        __m512i ai[6][4];
         for (int r = 0; r < R; r++)
             for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_setzero_si512();
         for (int j = 0; j < 16; j++) {
             const int64_t i2 = 16 * b + j;
-            __m512i kv[2];
+            __m512i kv[4];
             for (int gi = 0; gi < G; gi++) kv[gi] = _mm512_load_si512(kt + ((g0 + gi) * half + i2) * 64);
             for (int r = 0; r < R; r++) {
                 int32_t q2;
@@ -662,16 +664,20 @@ AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, si
                                   _mm512_permutexvar_ps(unsig, accf[r][gi]));
 }
 
+#define QKI_R 3 /* query rows per register tile */
+#define QKI_G 4 /* key groups of 16 per register tile */
+
 AG_INLINE void qki_rows(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as, int64_t n, float *y,
                         size_t ldy, int64_t nr, const int R)
 {
     const int64_t ng = (nr + 15) / 16;
-    int64_t g = 0;
-    for (; g + 2 <= ng; g += 2) qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 2);
-    if (g < ng) qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 1);
+    switch (ng) {
+    case 4: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, QKI_G); if (QKI_G == 2) qki_tile(kt, dk, a, as, n, y, ldy, nr, 2, R, 2); break;
+    case 3: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 2); qki_tile(kt, dk, a, as, n, y, ldy, nr, 2, R, 1); break;
+    case 2: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 2); break;
+    default: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 1); break;
+    }
 }
-
-#define QKI_R 4 /* query rows per register tile */
 
 static void qk_f16_i16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
                               int64_t nr, int64_t nt, void *scratch)
@@ -800,6 +806,33 @@ static void pv_f16_i16_avx512(float *y, size_t ldy, const float *p, size_t ldp, 
     }
 }
 
+/* ag_act_quant_i16_ref, 32 values per step */
+static void quant_i16_avx512(const float *x, void *dst, int64_t n)
+{
+    int16_t *c = dst;
+    float *d = (float *)((uint8_t *)dst + 2 * (size_t)n);
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), fmax = _mm512_set1_ps(FLT_MAX);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const __m512 a0 = _mm512_and_ps(x0, absm), a1 = _mm512_and_ps(x1, absm);
+        /* not <= FLT_MAX: inf or NaN */
+        const __mmask16 bad = _mm512_cmp_ps_mask(a0, fmax, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, fmax, _CMP_NLE_UQ);
+        const float m = bad ? 0.0f : _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+        const float inv = m > 0 ? 8191.0f / m : 0.0f;
+        if (!(m > 0) || !(inv <= FLT_MAX)) {
+            _mm512_storeu_si512(c + 32 * b, _mm512_setzero_si512());
+            d[b] = 0;
+            continue;
+        }
+        const __m512 vi = _mm512_set1_ps(inv);
+        const __m512i c0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x0, vi), X86_RND);
+        const __m512i c1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x1, vi), X86_RND);
+        _mm256_storeu_si256((__m256i *)(c + 32 * b), _mm512_cvtepi32_epi16(c0));
+        _mm256_storeu_si256((__m256i *)(c + 32 * b + 16), _mm512_cvtepi32_epi16(c1));
+        d[b] = m / 8191.0f;
+    }
+}
+
 /* ---- to_f32 ---- */
 
 static void to_f32_f16(const void *src, float *dst, int64_t n)
@@ -866,6 +899,7 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
     lv->pv_q8_0 = pv_q8_0_avx512;
     lv->qk_f16_i16 = qk_f16_i16_avx512;
     lv->pv_f16_i16 = pv_f16_i16_avx512;
+    lv->quant_i16 = quant_i16_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
     lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;

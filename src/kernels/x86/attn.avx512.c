@@ -664,8 +664,8 @@ AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, si
                                   _mm512_permutexvar_ps(unsig, accf[r][gi]));
 }
 
-#define QKI_R 3 /* query rows per register tile */
-#define QKI_G 4 /* key groups of 16 per register tile */
+#define QKI_R 6 /* query rows per register tile */
+#define QKI_G 2 /* key groups of 16 per register tile */
 
 AG_INLINE void qki_rows(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as, int64_t n, float *y,
                         size_t ldy, int64_t nr, const int R)

@@ -565,6 +565,21 @@ static void pv_q8_0_avx512(float *y, size_t ldy, const float *p, size_t ldp, con
 #define I16_SIGMA_INV 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15  /* key -> lane */
 #define SETR16(...) _mm512_setr_epi32(__VA_ARGS__) /* expands the lists above first */
 
+/* acc + the pairwise int16 products of a and b (vpdpwssd). GCC (12) keeps
+ * an array of accumulators of _mm512_dpwssd_epi32 in registers only by
+ * copying all of them twice per step (two vmovdqa per vpdpwssd: the
+ * kernels ran at 0.65x of the instruction's throughput); the same
+ * instruction as an asm statement with a tied operand does not. */
+AG_INLINE __m512i dpwssd(__m512i acc, __m512i a, __m512i b)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+#else
+    return _mm512_dpwssd_epi32(acc, a, b);
+#endif
+}
+
 /* 16 x 16 32-bit transpose: r[j] lane c -> r[c] lane j */
 AG_INLINE void transpose16(__m512i r[16])
 {
@@ -646,7 +661,7 @@ AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, si
                 int32_t q2;
                 memcpy(&q2, a + r * as + 4 * i2, 4);
                 const __m512i bq = _mm512_set1_epi32(q2);
-                for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_dpwssd_epi32(ai[r][gi], kv[gi], bq);
+                for (int gi = 0; gi < G; gi++) ai[r][gi] = dpwssd(ai[r][gi], bq, kv[gi]);
             }
         }
         for (int r = 0; r < R; r++) {
@@ -664,19 +679,24 @@ AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, si
                                   _mm512_permutexvar_ps(unsig, accf[r][gi]));
 }
 
-#define QKI_R 6 /* query rows per register tile */
-#define QKI_G 2 /* key groups of 16 per register tile */
+#define QKI_R 6 /* query rows per register tile (x 2 groups of 16 keys; 3 x 4 measured 0.95x) */
+
+__attribute__((noinline)) static void qki_tile62(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as,
+                                                 int64_t n, float *y, size_t ldy, int64_t nr, int64_t g0)
+{
+    qki_tile(kt, dk, a, as, n, y, ldy, nr, g0, 6, 2); /* see pvi_tile44 */
+}
 
 AG_INLINE void qki_rows(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as, int64_t n, float *y,
                         size_t ldy, int64_t nr, const int R)
 {
     const int64_t ng = (nr + 15) / 16;
-    switch (ng) {
-    case 4: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, QKI_G); if (QKI_G == 2) qki_tile(kt, dk, a, as, n, y, ldy, nr, 2, R, 2); break;
-    case 3: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 2); qki_tile(kt, dk, a, as, n, y, ldy, nr, 2, R, 1); break;
-    case 2: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 2); break;
-    default: qki_tile(kt, dk, a, as, n, y, ldy, nr, 0, R, 1); break;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) {
+        if (R == 6) qki_tile62(kt, dk, a, as, n, y, ldy, nr, g);
+        else qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 2);
     }
+    if (g < ng) qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 1);
 }
 
 static void qk_f16_i16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
@@ -749,7 +769,7 @@ AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp
             int32_t c2;
             memcpy(&c2, cp + r * AG_PV_TILE + 2 * kp, 4);
             const __m512i bp = _mm512_set1_epi32(c2);
-            for (int c = 0; c < CV; c++) acc[r][c] = _mm512_dpwssd_epi32(acc[r][c], bp, vv[c]);
+            for (int c = 0; c < CV; c++) acc[r][c] = dpwssd(acc[r][c], bp, vv[c]);
         }
     }
     for (int r = 0; r < R; r++) {
@@ -760,6 +780,15 @@ AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp
             _mm512_storeu_ps(yr, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][c]), d, _mm512_loadu_ps(yr)));
         }
     }
+}
+
+/* the full register tiles as functions of their own: inlined into the row
+ * loop, GCC kept loop invariants of the surrounding code in registers and
+ * spilled value vectors to the stack inside the key loop */
+__attribute__((noinline)) static void pvi_tile44(float *y, size_t ldy, const int16_t *cp, const float *sp,
+                                                 const uint8_t *vp, const float *dv, int64_t n, int64_t nkp)
+{
+    pvi_tile(y, ldy, cp, sp, vp, dv, n, nkp, 4, 4);
 }
 
 /* R rows: their weights quantized once, then every column strip */
@@ -784,7 +813,10 @@ AG_INLINE void pvi_rows(float *y, size_t ldy, const float *p, size_t ldp, const 
     }
     const int64_t nkp = (nk + 1) / 2;
     int64_t e = 0;
-    for (; e + 64 <= n; e += 64) pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 4);
+    for (; e + 64 <= n; e += 64) {
+        if (R == 4) pvi_tile44(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp);
+        else pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 4);
+    }
     if (e < n) pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 2); /* n % 64 == 32 */
 }
 

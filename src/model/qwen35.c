@@ -417,9 +417,10 @@ static int max_i(int a, int b) { return a > b ? a : b; }
  * about as much as the arithmetic of 16 query rows, so it takes bigger
  * blocks (at most ATT_ROWS_I16 rows, the tokens split evenly) and only
  * calls with at least ATT_I16_MIN_ROWS rows (test_attn_ops --bench-i16,
- * Dh 256: 0.45x the f32 kernels at 4 rows, 1.0x at 16, 1.2x at 32, 1.4x at
- * 64, 1.5x at 128). Decode (one token: the GQA group's rows) keeps the
- * exact f32 kernels. 128 rows and not every row of the call (up to 256 at
+ * Dh 256, QK / PV against the f32 kernels: 0.45x / 0.5x at 4 rows,
+ * 1.15x / 1.1x at 16, 1.5x / 1.35x at 32, 1.75x / 1.55x at 64, 1.9x /
+ * 1.65x at 128). Decode (one token: the GQA group's rows) keeps the exact
+ * f32 kernels. 128 rows and not every row of the call (up to 256 at
  * n_batch 64, which would convert each tile once per step): the scratch
  * of 128 rows fits in the per-thread block the exact path already needs,
  * 256 would grow resident memory by ~0.25 MiB a thread (the 0.8B model at

@@ -36,9 +36,22 @@
  *    ag_pv_q8_0_ref, and that (also checked alone) within its stated bound
  *    of exact math (0.5 / 255 of the largest p * d per |code|).
  *
+ *  - qk_f16_i16 / pv_f16_i16 / quant_i16 (the int16 path): bit-identical
+ *    to ag_qk_f16_i16_ref / ag_pv_f16_i16_ref / ag_act_quant_i16_ref, and
+ *    the references (also checked alone) within kernels.h's bound of exact
+ *    math: keys nr in {1, 2, 5, 7, 15, 16, 17, 33, 48, 63, 64} x query rows
+ *    nt in {1..7, 13, 64, 300} x n in {32, 64, 96, 256, 512}; value tiles
+ *    nk in {1, 2, 3, 7, 16, 33, 63, 64} x rows nr in {1..5, 7, 13, 17, 64,
+ *    257, 300}; blocks / dimensions that are zero, huge (up to f16's
+ *    65504), tiny (f16 subnormal), or hold an inf (codes 0), masked (-inf)
+ *    scores as p = 0, rows whose weights are all below 2^-64, NaN after
+ *    each p row and in the scratch.
+ *
  * `test_attn_ops --bench` prints ns per call of each level's pv_f32 (nr = 4,
  * nk = 64, n = 256), exp_sum (n = 64) and to_f32 (n = 256), and the
- * GFLOP/s of one attention tile's QK and PV kernels, instead. */
+ * GFLOP/s of one attention tile's QK and PV kernels, instead;
+ * `--bench-i16` (also part of --bench) the int16 kernels against the f32
+ * ones at the best level for 4..256 query rows, and their conversions. */
 #include "harness.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"

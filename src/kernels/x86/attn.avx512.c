@@ -1,5 +1,6 @@
 /* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
- * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, to_f32; kernels.h).
+ * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, qk_f16_i16,
+ * pv_f16_i16, quant_i16, to_f32; kernels.h).
  * exp_sum, pv_f32 and to_f32 are the same algorithms as attn.avx2.c
  * (see there for the exp approximation and why), 16 lanes wide, with
  * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
@@ -38,7 +39,29 @@
  *    4 keys per 32-bit lane by unpacks (u8 weights x s8 codes: vpdpbusd),
  *    4 rows x 64 columns per register tile. bf16 (vdpbf16ps) was rejected:
  *    half vpdpbusd's products per instruction, and it would round the f16
- *    weights. */
+ *    weights.
+ *  - qk_f16_i16 / pv_f16_i16 (the f16 cache in prefill): the exact f32
+ *    kernels above run near the FMA peak, and vpdpwssd (int16 pairs into
+ *    int32) does twice an FMA's multiply-adds per instruction at the same
+ *    rate here, so the f16 keys, values, queries and softmax weights are
+ *    coded to 14 / 12-bit integers as kernels.h defines (errors 4-8x
+ *    below f16's own rounding; bf16 was rejected: 8 bits of mantissa
+ *    failed the f16 cache's accuracy bar). Bit-identical to the portable
+ *    references (integer sums are exact, the f32 steps the same ops in
+ *    the same order). QK: the key tile is transposed in registers (16 x 16
+ *    32-bit transposes of f16 pairs, no gathers), each key's block max
+ *    found by vertical u16 max of the |f16| bit patterns, coded and stored
+ *    16 keys per vector, a pair of values per lane, in the lane order
+ *    packs_epi32 leaves (undone once per score vector); 6 query rows x 32
+ *    keys per register tile, the exact int32 block sums flushed per
+ *    32-value block (cvt, scale, FMA). PV: the tile's values coded per
+ *    dimension (vertical max over the keys), two keys per 32-bit lane; each
+ *    4 rows' weights coded into 64 int16 on the stack; 4 rows x 64 columns
+ *    per register tile, one flush per tile. The conversions cost about 1 us
+ *    (keys) and 0.7 us (values) per 64-key tile, the arithmetic of ~16
+ *    rows: the caller gives them many rows per call (qwen35.c). Measured
+ *    (test_attn_ops --bench-i16, 128 rows, conversions included): QK 1.9x,
+ *    PV 1.6x the f32 kernels. */
 #include "kernels/x86/x86_common.h"
 
 #include <float.h>

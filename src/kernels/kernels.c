@@ -23,6 +23,7 @@
 #include "kernels/ops.h"
 #include "quant/blocks.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -105,6 +106,102 @@ void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void
                 float *ye = y + (size_t)r * ldy + (size_t)(b * 32 + e);
                 *ye = fmaf((float)acc, s, *ye);
             }
+        }
+    }
+}
+
+/* ---- the int16 attention path (kernels.h) ---- */
+
+/* codes and scale of n values x (stride xs) as kernels.h defines them;
+ * returns d (0: all codes 0) */
+static float code14(const float *x, size_t xs, int64_t n, int16_t *c, size_t cs)
+{
+    float m = 0;
+    bool finite = true;
+    for (int64_t i = 0; i < n; i++) {
+        const float a = fabsf(x[(size_t)i * xs]);
+        if (!(a <= FLT_MAX)) finite = false;
+        else m = a > m ? a : m;
+    }
+    if (!finite || m == 0) {
+        for (int64_t i = 0; i < n; i++) c[(size_t)i * cs] = 0;
+        return 0;
+    }
+    const float inv = 8191.0f / m;
+    for (int64_t i = 0; i < n; i++) {
+        const float f = nearbyintf(x[(size_t)i * xs] * inv);
+        c[(size_t)i * cs] = (int16_t)(f < -8191 ? -8191 : f > 8191 ? 8191 : f); /* never clamps when inv is finite */
+    }
+    return m / 8191.0f;
+}
+
+void ag_act_quant_i16_ref(const float *x, void *dst, int64_t n)
+{
+    int16_t *c = dst;
+    float *d = (float *)((uint8_t *)dst + 2 * (size_t)n);
+    for (int64_t b = 0; b < n / 32; b++) {
+        /* f32 queries can be tiny enough for 8191 / m to overflow: zero them */
+        float m = 0;
+        for (int j = 0; j < 32; j++) m = fabsf(x[32 * b + j]) > m ? fabsf(x[32 * b + j]) : m;
+        if (m > 0 && !(8191.0f / m <= FLT_MAX)) {
+            for (int j = 0; j < 32; j++) c[32 * b + j] = 0;
+            d[b] = 0;
+            continue;
+        }
+        d[b] = code14(x + 32 * b, 1, 32, c + 32 * b, 1);
+    }
+}
+
+void ag_qk_f16_i16_ref(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, int64_t nt, void *scratch)
+{
+    (void)scratch;
+    const int64_t nb = n / 32;
+    for (int64_t k = 0; k < nr; k++) {
+        const uint8_t *wk = (const uint8_t *)w + (size_t)k * ws;
+        int16_t ck[32];
+        float x[32];
+        for (int64_t t = 0; t < nt; t++) y[(size_t)t * ldy + (size_t)k] = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int j = 0; j < 32; j++) x[j] = rd_f16(wk + 2 * (32 * b + j));
+            const float dk = code14(x, 1, 32, ck, 1);
+            for (int64_t t = 0; t < nt; t++) {
+                const uint8_t *at = (const uint8_t *)a + (size_t)t * as;
+                const int16_t *cq = (const int16_t *)(const void *)at + 32 * b;
+                float dq;
+                memcpy(&dq, at + 2 * (size_t)n + 4 * (size_t)b, 4);
+                int32_t isum = 0;
+                for (int j = 0; j < 32; j++) isum += (int32_t)cq[j] * ck[j];
+                float *yt = y + (size_t)t * ldy + (size_t)k;
+                *yt = fmaf((float)isum, dq * dk, *yt);
+            }
+        }
+    }
+}
+
+void ag_pv_f16_i16_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                       int64_t nk, int64_t n, void *scratch)
+{
+    (void)scratch;
+    int16_t cv[AG_PV_TILE], cp[AG_PV_TILE];
+    float x[AG_PV_TILE];
+    for (int64_t r = 0; r < nr; r++) {
+        const float *pr = p + (size_t)r * ldp;
+        float mp = 0;
+        for (int64_t k = 0; k < nk; k++) mp = pr[k] > mp ? pr[k] : mp;
+        const bool live = mp > 0x1p-64f; /* else 4095 / mp may overflow; such weights are negligible (l >= 1) */
+        const float inv = live ? 4095.0f / mp : 0.0f, sp = live ? mp / 4095.0f : 0.0f;
+        for (int64_t k = 0; k < nk; k++) {
+            const float f = nearbyintf(pr[k] * inv);
+            cp[k] = (int16_t)(f < 0 ? 0 : f > 4095 ? 4095 : f);
+        }
+        for (int64_t e = 0; e < n; e++) {
+            for (int64_t k = 0; k < nk; k++) x[k] = rd_f16((const uint8_t *)v + (size_t)k * ldv + 2 * (size_t)e);
+            const float dv = code14(x, 1, nk, cv, 1);
+            int32_t isum = 0;
+            for (int64_t k = 0; k < nk; k++) isum += (int32_t)cp[k] * cv[k];
+            float *ye = y + (size_t)r * ldy + (size_t)e;
+            *ye = fmaf((float)isum, sp * dv, *ye);
         }
     }
 }
@@ -203,6 +300,9 @@ static void setup_ref(ag_kernel_level *lv)
     lv->qk_q8_0 = NULL;
     lv->pv_f16 = NULL;
     lv->pv_q8_0 = NULL;
+    lv->qk_f16_i16 = NULL;
+    lv->pv_f16_i16 = NULL;
+    lv->quant_i16 = ag_act_quant_i16_ref;
     lv->delta_step = delta_step_ref;
     lv->silu_mul = silu_mul_ref;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

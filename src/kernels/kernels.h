@@ -33,7 +33,8 @@
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
  * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
- * lv->delta_step, lv->silu_mul, lv->k[type].to_f32) for the types it
+ * lv->qk_f16_i16, lv->pv_f16_i16, lv->quant_i16, lv->delta_step, lv->silu_mul,
+ * lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
  * with its ISA flags (CMakeLists.txt); nothing outside it may call into it
@@ -148,6 +149,26 @@ typedef struct ag_kernel_level {
      * converts with k[Q8_0].to_f32 and calls pv_f32. */
     void (*pv_q8_0)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                     int64_t nk, int64_t n, void *scratch);
+    /* The int16 (VNNI vpdpwssd) attention path for an F16 cache in
+     * prefill, both defined by their portable references below and
+     * bit-identical to them; NULL at levels without them (the caller then
+     * keeps qk_f16 / pv_f16). Each kernel converts its tile once per call,
+     * so callers pass many query rows (a whole block of tokens x the GQA
+     * group) per tile. scratch: AG_ATT_I16_SCRATCH(n) bytes, 64-byte
+     * aligned (both use the same buffer, one after the other).
+     * qk_f16_i16: k[F16].gemm's contract (w: nr <= AG_PV_TILE f16 key rows)
+     * with the query rows a in ag_act_quant_i16_ref's format, n a multiple
+     * of 32; as ag_qk_f16_i16_ref. */
+    void (*qk_f16_i16)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, int64_t nt, void *scratch);
+    /* pv_f16_i16: pv_f16's contract with nk <= AG_PV_TILE, n a multiple of
+     * 32, p[r * ldp + k] in [0, 1] for k < nk (entries past nk are not
+     * read); as ag_pv_f16_i16_ref. */
+    void (*pv_f16_i16)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                       int64_t nk, int64_t n, void *scratch);
+    /* ag_act_quant_i16_ref, bit-identical (the query rows of qk_f16_i16);
+     * never NULL. */
+    void (*quant_i16)(const float *x, void *dst, int64_t n);
     /* One token's Gated DeltaNet step for one head (model/qwen35.c), fused so
      * the state passes through the core once: for each of the nr state rows
      * S_j = S + j * n (n values),
@@ -183,6 +204,43 @@ typedef struct ag_kernel_level {
  * weight, far below q8_0's own 0.5 / 127 of each block's largest value. */
 void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                     int64_t nk, int64_t n, void *scratch);
+
+/* The int16 attention path (qk_f16_i16, pv_f16_i16).
+ *
+ * Codes: a group of values x (32 consecutive values of a key or query row,
+ * or one value dimension over a tile's keys) with m = max |x| gets codes
+ * c = nearbyintf(x * (8191.0f / m)) in [-8191, 8191] and scale
+ * d = m / 8191.0f; all codes and d are 0 when m == 0 or any x of the group
+ * is not finite. 14 bits, so that 32 products of two codes (32 x 8191^2 <
+ * 2^31) sum exactly in int32.
+ *
+ * Query rows (ag_act_quant_i16_ref): n int16 codes per 32-value block, then
+ * at byte 2 n the n / 32 f32 block scales dq; AG_ACT_I16_BYTES(n) bytes.
+ *
+ * ag_qk_f16_i16_ref: key k's blocks coded as above (ck, dk; f16 -> f32 is
+ * exact), and per query row t
+ *   y[t][k] = sum over blocks b in order of
+ *             acc = fmaf((float)isum_b, dq_b * dk_b, acc)   (acc from 0)
+ * with isum_b = sum_{e in b} cq[e] * ck[e] exact in int32. Error: each code
+ * is within 0.5 / 8191 of its block's max (f16 keys carry 2^-11 of their
+ * own value), plus one f32 rounding per block.
+ *
+ * ag_pv_f16_i16_ref: value dimension e coded over the tile's nk keys (cv,
+ * dv[e]); row r's weights p[r][0..nk) (in [0, 1]) with mp = max_k p,
+ * cp = nearbyintf(p * (4095.0f / mp)) in [0, 4095] (all 0, and mp taken
+ * as 0, if mp <= 2^-64: 4095 / mp could overflow, and the softmax sum
+ * l >= 1 makes such weights negligible), and
+ *   y[r][e] = fmaf((float)isum, (mp / 4095.0f) * dv[e], y[r][e])
+ * isum = sum_{k < nk} cp[k] * cv[k][e], exact: 64 x 4095 x 8191 < 2^31.
+ * Error: weights within 0.5 / 4095 of the row's tile max, values within
+ * 0.5 / 8191 of their dimension's tile max. */
+#define AG_ACT_I16_BYTES(n) ((size_t)(n) * 2 + (size_t)(n) / 32 * 4)
+#define AG_ATT_I16_SCRATCH(n) ((size_t)AG_PV_TILE * (size_t)(n) * 2 + (size_t)(n) / 32 * AG_PV_TILE * 4 + (size_t)(n) * 4)
+void ag_act_quant_i16_ref(const float *x, void *dst, int64_t n);
+void ag_qk_f16_i16_ref(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                       int64_t nr, int64_t nt, void *scratch);
+void ag_pv_f16_i16_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
+                       int64_t nk, int64_t n, void *scratch);
 
 /* The active level: chosen at first use from the CPU's features and
  * AIRGAP_ISA / AG_ISA, or the last ag_kernels_force(). Thread-safe; never NULL. */

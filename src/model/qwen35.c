@@ -414,6 +414,21 @@ static int max_i(int a, int b) { return a > b ? a : b; }
  * head) against tiles of ATT_TILE keys. */
 #define ATT_TILE 64
 #define ATT_ROWS 64
+/* The int16 path (kernels.h qk_f16_i16 / pv_f16_i16: f16 cache, prefill).
+ * Its kernels convert each key / value tile once per call, which costs
+ * about as much as the arithmetic of 16 query rows, so it takes bigger
+ * blocks (at most ATT_ROWS_I16 rows, the tokens split evenly) and only
+ * calls with at least ATT_I16_MIN_ROWS rows (test_attn_ops --bench-i16,
+ * Dh 256, QK / PV against the f32 kernels: 0.45x / 0.5x at 4 rows,
+ * 1.15x / 1.1x at 16, 1.5x / 1.35x at 32, 1.75x / 1.55x at 64, 1.9x /
+ * 1.65x at 128). Decode (one token: the GQA group's rows) keeps the exact
+ * f32 kernels. 128 rows and not every row of the call (up to 256 at
+ * n_batch 64, which would convert each tile once per step): the scratch
+ * of 128 rows fits in the per-thread block the exact path already needs,
+ * 256 would grow resident memory by ~0.25 MiB a thread (the 0.8B model at
+ * 4096 context sits within 0.1 MiB of its memory budget). */
+#define ATT_ROWS_I16 128
+#define ATT_I16_MIN_ROWS 32
 
 static uint32_t cache_type_id(ag_cache_type t)
 {
@@ -429,6 +444,11 @@ static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 /* Query rows per attention block for a GQA group size. */
 static int att_rows(int group) { return group > ATT_ROWS ? group : ATT_ROWS / group * group; }
+static int att_rows_i16(int group) { return group > ATT_ROWS_I16 ? group : ATT_ROWS_I16 / group * group; }
+
+/* Whether a call of T tokens has the int16 path's shape (the caller also
+ * checks the cache types and the level's kernels). */
+static bool att_i16_shape(int group, int Dh, size_t T) { return Dh % 32 == 0 && T * (size_t)group >= ATT_I16_MIN_ROWS; }
 
 /* One thread's attention scratch (attn_worker carves it, att_scratch_bytes
  * sizes it: both through att_layout_of): byte offsets of the f32 query
@@ -440,24 +460,32 @@ typedef struct att_layout {
     size_t qf, qa, arow_max, sc, vbuf, o, mx, l, bytes;
 } att_layout;
 
-static att_layout att_layout_of(int group, int Dh)
+/* The int16 path's layout (i16) holds one f32 query row (each row is
+ * quantized from it), its query rows in ag_act_quant_i16_ref's format and
+ * the int16 kernels' scratch in vbuf. */
+static att_layout att_layout_of(int group, int Dh, bool i16)
 {
     att_layout a;
-    size_t rows = (size_t)att_rows(group), dh = (size_t)Dh;
+    size_t rows = (size_t)(i16 ? att_rows_i16(group) : att_rows(group)), dh = (size_t)Dh;
     size_t vf = dh * ATT_TILE * 4, pq = dh % 32 ? 0 : AG_PV_Q8_0_SCRATCH(rows, dh);
-    a.arow_max = round_up(dh * 4 + 64, 64);
+    a.arow_max = i16 ? round_up(AG_ACT_I16_BYTES(dh), 64) : round_up(dh * 4 + 64, 64);
     a.qf = 0;
-    a.qa = a.qf + round_up(rows * dh * 4, 64);
+    a.qa = a.qf + round_up((i16 ? 1 : rows) * dh * 4, 64);
     a.sc = a.qa + rows * a.arow_max;
     a.vbuf = a.sc + round_up(rows * ATT_TILE * 4, 64);
-    a.o = a.vbuf + round_up(vf > pq ? vf : pq, 64);
+    a.o = a.vbuf + round_up(i16 ? AG_ATT_I16_SCRATCH(dh) : vf > pq ? vf : pq, 64);
     a.mx = a.o + round_up(rows * dh * 4, 64);
     a.l = a.mx + round_up(rows * 4, 64);
     a.bytes = a.l + round_up(rows * 4, 64);
     return a;
 }
 
-static size_t att_scratch_bytes(int group, int Dh) { return att_layout_of(group, Dh).bytes; }
+/* for batches of up to T tokens */
+static size_t att_scratch_bytes(int group, int Dh, size_t T)
+{
+    size_t a = att_layout_of(group, Dh, false).bytes, b = att_i16_shape(group, Dh, T) ? att_layout_of(group, Dh, true).bytes : 0;
+    return a > b ? a : b;
+}
 
 /* The cache element types of a context, checked against the head size. */
 static ag_status cache_types(const qwen35 *q, const ag_context_params *p, const ag_type_traits **tk,
@@ -494,7 +522,7 @@ static size_t dn_scratch_floats(const qwen35 *q, size_t T)
  * floats, whichever is larger (the two never run at the same time). */
 static size_t thread_scratch_bytes(const qwen35 *q, size_t T)
 {
-    size_t att = att_scratch_bytes(q->H / q->Hkv, q->Dh), dn = dn_scratch_floats(q, T) * sizeof(float);
+    size_t att = att_scratch_bytes(q->H / q->Hkv, q->Dh, T), dn = dn_scratch_floats(q, T) * sizeof(float);
     return round_up(att > dn ? att : dn, 64);
 }
 
@@ -712,6 +740,8 @@ typedef struct {
 typedef struct att_job {
     mix_job m;
     int splits; /* key ranges per item (1: no split-K) */
+    int tb;     /* tokens per block */
+    bool i16;   /* the int16 kernels (att_i16_shape) */
 } att_job;
 
 _Static_assert(ATT_TILE <= AG_PV_TILE, "pv_q8_0 takes at most AG_PV_TILE keys");
@@ -732,21 +762,23 @@ static void att_store(const mix_job *j, int kvh, int t0, int rows, const float *
 }
 
 /* item it's rows over key tiles [tile0, tile1) into base's o, mx, l */
-static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int it, int tile0, int tile1)
+static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int it, int tile0, int tile1)
 {
+    const mix_job *j = &aj->m;
     const qwen35 *q = j->q;
     const qstate *s = j->s;
     const ag_kernel_level *kl = ag_kernels();
     const ag_kernel *kk = &kl->k[s->tk_id];
     const ag_to_float_fn v_to_f32 = kl->k[s->tv_id].to_f32;
-    const int Dh = q->Dh, group = q->H / q->Hkv, tb = att_rows(group) / group;
+    const int Dh = q->Dh, group = q->H / q->Hkv, tb = aj->tb;
+    const bool i16 = aj->i16;
     const bool vq8 = s->tv_id == AG_TYPE_Q8_0 && kl->pv_q8_0, vf16 = s->tv_id == AG_TYPE_F16 && kl->pv_f16;
     const ag_gemm_fn qk = s->tk_id == AG_TYPE_F16 && kl->qk_f16 ? kl->qk_f16 : kk->gemm;
     /* the transposing int8 QK pays for its transpose from 8 query rows on
      * (test_attn_ops --bench: 0.8x the gemm at 4 rows, 1.4x at 8, 3.7x at 64) */
     const bool kq8 = s->tk_id == AG_TYPE_Q8_0 && kl->qk_q8_0;
 
-    size_t arow = kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
+    size_t arow = i16 ? L->arow_max : kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
     float *qf = (float *)(base + L->qf), *sc = (float *)(base + L->sc), *vf = (float *)(base + L->vbuf);
     float *o = (float *)(base + L->o), *mx = (float *)(base + L->mx), *l = (float *)(base + L->l);
     uint8_t *qa = base + L->qa;
@@ -758,8 +790,10 @@ static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int i
     for (int r = 0; r < rows; r++) {
         int t = t0 + r / group, h = kvh * group + r % group;
         const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
-        for (int e = 0; e < Dh; e++) qf[(size_t)r * Dh + e] = qv[e] * q->attn_scale;
-        if (kk->quant) kk->quant(qf + (size_t)r * Dh, qa + (size_t)r * arow, Dh);
+        float *qr = qf + (i16 ? 0 : (size_t)r * Dh);
+        for (int e = 0; e < Dh; e++) qr[e] = qv[e] * q->attn_scale;
+        if (i16) kl->quant_i16(qr, qa + (size_t)r * arow, Dh);
+        else if (kk->quant) kk->quant(qr, qa + (size_t)r * arow, Dh);
         mx[r] = -INFINITY;
         l[r] = 0;
     }
@@ -770,7 +804,8 @@ static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int i
     int k_end = tile1 * ATT_TILE < n_keys ? tile1 * ATT_TILE : n_keys;
     for (int k0 = tile0 * ATT_TILE; k0 < k_end; k0 += ATT_TILE) {
         int nk = k_end - k0 < ATT_TILE ? k_end - k0 : ATT_TILE;
-        if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
+        if (i16) kl->qk_f16_i16(Dh, K + (size_t)k0 * s->krow, s->krow, qa, arow, sc, ATT_TILE, nk, rows, vf);
+        else if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
         else qk(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
         for (int r = 0; r < rows; r++) {
             float *sr = sc + (size_t)r * ATT_TILE;
@@ -794,7 +829,9 @@ static void att_item(const mix_job *j, uint8_t *base, const att_layout *L, int i
             l[r] += kl->exp_sum(sr, mx[r], nk);
         }
         const uint8_t *Vt = V + (size_t)k0 * s->vrow;
-        if (vq8) {
+        if (i16) {
+            kl->pv_f16_i16(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
+        } else if (vq8) {
             kl->pv_q8_0(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
         } else if (vf16) {
             kl->pv_f16(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh);
@@ -810,9 +847,9 @@ static void attn_worker(void *arg, int ith, int nth)
     const att_job *aj = arg;
     const mix_job *j = &aj->m;
     const qwen35 *q = j->q;
-    const int group = q->H / q->Hkv, tb = att_rows(group) / group;
+    const int group = q->H / q->Hkv, tb = aj->tb;
     const int n_blocks = (j->T + tb - 1) / tb, n_items = n_blocks * q->Hkv;
-    const att_layout L = att_layout_of(group, q->Dh);
+    const att_layout L = att_layout_of(group, q->Dh, aj->i16);
     uint8_t *base = j->s->att + (size_t)ith * j->s->att_stride;
 
     if (aj->splits > 1) { /* unit ith: item ith / splits, its key range ith % splits */
@@ -820,11 +857,11 @@ static void attn_worker(void *arg, int ith, int nth)
         if (it >= n_items) return;
         int t1 = (it / q->Hkv + 1) * tb < j->T ? (it / q->Hkv + 1) * tb : j->T;
         int n_tiles = (j->p0 + t1 + ATT_TILE - 1) / ATT_TILE;
-        att_item(j, base, &L, it, n_tiles * part / aj->splits, n_tiles * (part + 1) / aj->splits);
+        att_item(aj, base, &L, it, n_tiles * part / aj->splits, n_tiles * (part + 1) / aj->splits);
         return;
     }
     for (int it = ith; it < n_items; it += nth) {
-        att_item(j, base, &L, it, 0, INT_MAX / ATT_TILE);
+        att_item(aj, base, &L, it, 0, INT_MAX / ATT_TILE);
         att_store(j, it % q->Hkv, it / q->Hkv * tb, ((it / q->Hkv + 1) * tb < j->T ? tb : j->T - it / q->Hkv * tb) * group,
                   (const float *)(base + L.o), (const float *)(base + L.l));
     }
@@ -836,8 +873,8 @@ static void att_merge(const att_job *aj, int n_items)
 {
     const mix_job *j = &aj->m;
     const qwen35 *q = j->q;
-    const int Dh = q->Dh, group = q->H / q->Hkv, tb = att_rows(group) / group;
-    const att_layout L = att_layout_of(group, Dh);
+    const int Dh = q->Dh, group = q->H / q->Hkv, tb = aj->tb;
+    const att_layout L = att_layout_of(group, Dh, aj->i16);
     for (int it = 0; it < n_items; it++) {
         int t0 = it / q->Hkv * tb, rows = ((t0 + tb < j->T ? t0 + tb : j->T) - t0) * group;
         uint8_t *b0 = j->s->att + (size_t)(it * aj->splits) * j->s->att_stride;
@@ -893,11 +930,19 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
     }
     /* split-K when the (KV head, token block) items leave threads idle and
      * every range gets at least 2 tiles of keys */
-    int nth = ag_pool_size(c->exec.pool), tb = att_rows(q->H / q->Hkv) / (q->H / q->Hkv);
+    const ag_kernel_level *kl = ag_kernels();
+    const int group = q->H / q->Hkv;
+    const bool i16 = s->tk_id == AG_TYPE_F16 && s->tv_id == AG_TYPE_F16 && kl->qk_f16_i16 && kl->pv_f16_i16 &&
+                     att_i16_shape(group, Dh, (size_t)T);
+    int nth = ag_pool_size(c->exec.pool), tb = att_rows(group) / group;
+    if (i16) { /* blocks of at most att_rows_i16 rows, as even as the tokens allow */
+        int cap = att_rows_i16(group) / group, n_blocks = (T + cap - 1) / cap;
+        tb = (T + n_blocks - 1) / n_blocks;
+    }
     int n_items = (T + tb - 1) / tb * q->Hkv, splits = n_items < nth ? nth / n_items : 1;
     int min_tiles = (p0 + 1 + ATT_TILE - 1) / ATT_TILE;
     while (splits > 1 && min_tiles < 2 * splits) splits--;
-    att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits};
+    att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits, tb, i16};
     ag_pool_run(c->exec.pool, attn_worker, &j);
     if (splits > 1) att_merge(&j, n_items);
     ag_matmul(&c->exec, &l->wo, s->y, s->y_w, T, s->tmp, q->d);

@@ -36,9 +36,22 @@
  *    ag_pv_q8_0_ref, and that (also checked alone) within its stated bound
  *    of exact math (0.5 / 255 of the largest p * d per |code|).
  *
+ *  - qk_f16_i16 / pv_f16_i16 / quant_i16 (the int16 path): bit-identical
+ *    to ag_qk_f16_i16_ref / ag_pv_f16_i16_ref / ag_act_quant_i16_ref, and
+ *    the references (also checked alone) within kernels.h's bound of exact
+ *    math: keys nr in {1, 2, 5, 7, 15, 16, 17, 33, 48, 63, 64} x query rows
+ *    nt in {1..7, 13, 64, 300} x n in {32, 64, 96, 256, 512}; value tiles
+ *    nk in {1, 2, 3, 7, 16, 33, 63, 64} x rows nr in {1..5, 7, 13, 17, 64,
+ *    257, 300}; blocks / dimensions that are zero, huge (up to f16's
+ *    65504), tiny (f16 subnormal), or hold an inf (codes 0), masked (-inf)
+ *    scores as p = 0, rows whose weights are all below 2^-64, NaN after
+ *    each p row and in the scratch.
+ *
  * `test_attn_ops --bench` prints ns per call of each level's pv_f32 (nr = 4,
  * nk = 64, n = 256), exp_sum (n = 64) and to_f32 (n = 256), and the
- * GFLOP/s of one attention tile's QK and PV kernels, instead. */
+ * GFLOP/s of one attention tile's QK and PV kernels, instead;
+ * `--bench-i16` (also part of --bench) the int16 kernels against the f32
+ * ones at the best level for 4..256 query rows, and their conversions. */
 #include "harness.h"
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
@@ -543,6 +556,223 @@ static void test_to_f32(const ag_kernel_level *lv)
     free(all);
 }
 
+/* ---- the int16 path: qk_f16_i16, pv_f16_i16 ---- */
+
+/* lv's qk_f16_i16 (or, lv NULL, ag_qk_f16_i16_ref alone) against the
+ * reference (bit-identical) and exact math within kernels.h's bound */
+static void test_qk_i16_one(const ag_kernel_level *lv, int64_t nr, int64_t nt, int64_t n)
+{
+    const int64_t nb = n / 32;
+    const size_t ws = 2 * (size_t)n + 6, as = (AG_ACT_I16_BYTES(n) + 63) / 64 * 64, ldy = (size_t)nr + 3,
+                 ny = (size_t)(nt - 1) * ldy + (size_t)nr, sb = (AG_ATT_I16_SCRATCH(n) + 63) / 64 * 64;
+    uint8_t *wbuf = xmalloc((size_t)nr * ws + 2), *w = wbuf + 2; /* 2-byte aligned rows */
+    uint8_t *act = aligned_alloc(64, (size_t)nt * as), *scratch = aligned_alloc(64, sb);
+    float *y = xmalloc((ny + TAIL) * sizeof(float)), *yr = xmalloc(ny * sizeof(float));
+    float *kf = xmalloc((size_t)nr * n * sizeof(float)), *qf = xmalloc((size_t)nt * n * sizeof(float));
+    if (!act || !scratch) abort();
+    memset(scratch, 0xff, sb);
+    const ag_type_traits *f16 = ag_type_traits_of(AG_TYPE_F16);
+    for (int64_t r = 0; r < nr; r++) {
+        float *x = kf + (size_t)r * n;
+        for (int64_t e = 0; e < n; e++) {
+            const int64_t b = e / 32;
+            const float scale = (r + b) % 7 == 3 ? 0.0f : (r + b) % 7 == 5 ? 3e4f : (r + b) % 7 == 6 ? 2e-6f : 1.0f;
+            x[e] = frand() * scale;
+        }
+        if (r % 11 == 4) x[n - 1] = 65504.0f; /* the f16 maximum */
+        f16->from_float(x, w + (size_t)r * ws, n);
+        f16->to_float(w + (size_t)r * ws, x, n); /* the exact values */
+    }
+    if (nr > 5) { /* an inf in a block: that block's codes are 0 */
+        w[5 * ws + 2 * 1] = 0x00;
+        w[5 * ws + 2 * 1 + 1] = 0x7c;
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        float *x = qf + (size_t)t * n;
+        for (int64_t e = 0; e < n; e++) x[e] = frand() * ((t + e / 32) % 5 == 2 ? 0.0f : (t % 3 ? 4.0f : 0.05f));
+        ag_act_quant_i16_ref(x, act + (size_t)t * as, n);
+    }
+    for (size_t i = 0; i < ny + TAIL; i++) y[i] = SENTINEL;
+    for (size_t i = 0; i < ny; i++) yr[i] = SENTINEL;
+    ag_qk_f16_i16_ref(n, w, ws, act, as, yr, ldy, nr, nt, NULL);
+    const char *name = lv ? lv->name : "ref-fn";
+    if (lv) lv->qk_f16_i16(n, w, ws, act, as, y, ldy, nr, nt, scratch);
+    else memcpy(y, yr, ny * sizeof(float));
+    int bad = 0;
+    for (int64_t t = 0; t < nt && bad < 3; t++)
+        for (int64_t r = 0; r < nr && bad < 3; r++) {
+            const size_t iy = (size_t)t * ldy + (size_t)r;
+            const int same = memcmp(&y[iy], &yr[iy], sizeof(float)) == 0;
+            CHECK(same, "%s qk_f16_i16 nr=%lld nt=%lld n=%lld: y[%lld][%lld] = %.9g, reference %.9g", name,
+                  (long long)nr, (long long)nt, (long long)n, (long long)t, (long long)r, y[iy], yr[iy]);
+            int ok = 1;
+            if (r != 5) {
+                const float *q = qf + (size_t)t * n, *k = kf + (size_t)r * n;
+                double want = 0, mag = 0, bound = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    double mq = 0, mk = 0, sq = 0, sk = 0;
+                    for (int e = 0; e < 32; e++) {
+                        const double qe = q[32 * b + e], ke = k[32 * b + e];
+                        want += qe * ke;
+                        mag += fabs(qe * ke);
+                        mq = fabs(qe) > mq ? fabs(qe) : mq;
+                        mk = fabs(ke) > mk ? fabs(ke) : mk;
+                        sq += fabs(qe);
+                        sk += fabs(ke);
+                    }
+                    const double dq = mq / 8191, dk = mk / 8191;
+                    bound += 0.5 * dq * sk + 0.5 * dk * sq + 0.25 * dq * dk * 32;
+                }
+                ok = fabs(y[iy] - want) <= 1.001 * bound + 1e-6 * mag + 1e-30;
+                CHECK(ok, "%s qk_f16_i16 nr=%lld nt=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g (bound %.3g)", name,
+                      (long long)nr, (long long)nt, (long long)n, (long long)t, (long long)r, y[iy], want, bound);
+            }
+            bad += !ok || !same;
+        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s qk_f16_i16 nr=%lld nt=%lld n=%lld", name, (long long)nr, (long long)nt, (long long)n);
+    check_untouched(what, y, ldy, nt, nr, ny);
+    free(wbuf);
+    free(act);
+    free(scratch);
+    free(y);
+    free(yr);
+    free(kf);
+    free(qf);
+}
+
+/* lv's quant_i16 against ag_act_quant_i16_ref: bit-identical, on blocks of
+ * very different magnitudes, zero blocks, tiny ones (8191 / max overflows),
+ * inf and NaN */
+static void test_quant_i16(const ag_kernel_level *lv)
+{
+    enum { N = 512 };
+    float x[N];
+    _Alignas(64) uint8_t a[AG_ACT_I16_BYTES(N)], b[AG_ACT_I16_BYTES(N)];
+    for (int rep = 0; rep < 200; rep++) {
+        for (int e = 0; e < N; e++) {
+            const int blk = e / 32 + rep;
+            const float sc = blk % 6 == 0 ? 0.0f : blk % 6 == 1 ? 1e-39f : blk % 6 == 2 ? 1e30f : blk % 6 == 3 ? 1e-3f : 1.0f;
+            x[e] = frand() * sc;
+        }
+        if (rep % 3 == 1) x[rep % N] = INFINITY;
+        if (rep % 5 == 2) x[(rep * 7) % N] = NAN;
+        if (rep % 7 == 3) x[(rep * 3) % N] = -0.0f;
+        memset(a, 0x55, sizeof(a));
+        memset(b, 0xaa, sizeof(b));
+        const int64_t n = 32 * (1 + rep % 16);
+        ag_act_quant_i16_ref(x, a, n);
+        lv->quant_i16(x, b, n);
+        CHECK(memcmp(a, b, AG_ACT_I16_BYTES(n)) == 0, "%s quant_i16 rep %d n=%lld differs from the reference", lv->name,
+              rep, (long long)n);
+    }
+}
+
+static void test_qk_i16(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 5, 7, 15, 16, 17, 33, 48, 63, 64}, nts[] = {1, 2, 3, 4, 5, 6, 7, 13, 64, 300},
+                         ns[] = {32, 64, 96, 256, 512};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nts) / sizeof(nts[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++)
+                if (nts[b] < 300 || (ns[c] == 256 && nrs[a] % 16 != 0)) test_qk_i16_one(lv, nrs[a], nts[b], ns[c]);
+}
+
+static void test_pv_i16_one(const ag_kernel_level *lv, int64_t nr, int64_t nk, int64_t n)
+{
+    const size_t ldy = (size_t)n + 3, ldp = (size_t)nk + 5, ldv = 2 * (size_t)n + 6; /* bytes; odd in f16 */
+    const size_t ny = (size_t)(nr - 1) * ldy + (size_t)n, np = (size_t)(nr - 1) * ldp + (size_t)nk + 5,
+                 nvb = (size_t)(nk - 1) * ldv + 2 * (size_t)n, sb = (AG_ATT_I16_SCRATCH(n) + 63) / 64 * 64;
+    float *ybuf = xmalloc((ny + 1 + TAIL) * sizeof(float)), *p = xmalloc(np * sizeof(float));
+    float *y = ybuf + 1, *y0 = xmalloc(ny * sizeof(float)), *yr = xmalloc(ny * sizeof(float));
+    float *vf = xmalloc((size_t)nk * n * sizeof(float));
+    uint8_t *vbuf = xmalloc(nvb + 2), *v = vbuf + 2, *scratch = aligned_alloc(64, sb);
+    if (!scratch) abort();
+    memset(scratch, 0xff, sb);
+    const ag_type_traits *f16 = ag_type_traits_of(AG_TYPE_F16);
+    for (size_t i = 0; i < ny; i++) y[i] = (i % ldy) < (size_t)n ? frand() : SENTINEL;
+    for (size_t i = 0; i < np; i++) p[i] = NAN; /* past nk: never read */
+    float mt[AG_PV_TILE];
+    for (int64_t r = 0; r < nr; r++) {
+        /* softmax-like: scores, some masked (-inf), exp against the row max (or a larger running max) */
+        float *pr = p + (size_t)r * ldp, m = -INFINITY;
+        for (int64_t k = 0; k < nk; k++) {
+            mt[k] = (r + k) % 9 == 4 ? -INFINITY : frand() * (r % 4 == 1 ? 30.0f : 3.0f);
+            m = mt[k] > m ? mt[k] : m;
+        }
+        if (r % 5 == 3) m += 5.0f;       /* the running max came from an earlier tile */
+        if (r % 13 == 7) m += 60.0f;     /* ... much larger: every weight below 2^-64 */
+        for (int64_t k = 0; k < nk; k++) pr[k] = r == 2 || m == -INFINITY ? 0.0f : expf(mt[k] - m);
+    }
+    for (int64_t k = 0; k < nk; k++) {
+        float *x = vf + (size_t)k * n;
+        for (int64_t e = 0; e < n; e++)
+            x[e] = frand() * (e % 37 == 5 ? 0.0f : e % 37 == 11 ? 5e3f : e % 37 == 20 ? 3e-6f : 1.0f) * (k % 5 == 1 ? 10.0f : 1.0f);
+        f16->from_float(x, v + (size_t)k * ldv, n);
+        f16->to_float(v + (size_t)k * ldv, x, n);
+    }
+    if (nk > 3 && n > 40) { /* an inf in dimension 40: its codes are 0 */
+        v[3 * ldv + 80] = 0x00;
+        v[3 * ldv + 81] = 0xfc;
+    }
+    for (size_t i = 0; i < TAIL; i++) y[ny + i] = SENTINEL;
+    memcpy(y0, y, ny * sizeof(float));
+    memcpy(yr, y, ny * sizeof(float));
+    const char *name = lv ? lv->name : "ref-fn";
+    ag_pv_f16_i16_ref(yr, ldy, p, ldp, v, ldv, nr, nk, n, NULL);
+    if (lv) lv->pv_f16_i16(y, ldy, p, ldp, v, ldv, nr, nk, n, scratch);
+    else memcpy(y, yr, ny * sizeof(float));
+    int bad = 0;
+    for (int64_t r = 0; r < nr && bad < 3; r++)
+        for (int64_t e = 0; e < n && bad < 3; e++) {
+            const size_t iy = (size_t)r * ldy + (size_t)e;
+            const int same = memcmp(&y[iy], &yr[iy], sizeof(float)) == 0;
+            CHECK(same, "%s pv_f16_i16 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, reference %.9g", name,
+                  (long long)nr, (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], yr[iy]);
+            int ok = 1;
+            if (!(nk > 3 && e == 40)) {
+                const float *pr = p + (size_t)r * ldp;
+                double want = y0[iy], mag = fabs(y0[iy]), mp = 0, mv = 0, sv = 0, sp = 0;
+                for (int64_t k = 0; k < nk; k++) {
+                    const double pk = pr[k], vk = vf[(size_t)k * n + e];
+                    want += pk * vk;
+                    mag += fabs(pk * vk);
+                    mp = pk > mp ? pk : mp;
+                    mv = fabs(vk) > mv ? fabs(vk) : mv;
+                    sv += fabs(vk);
+                    sp += pk;
+                }
+                const double dp = mp / 4095, dv = mv / 8191;
+                double bound = mp > 0x1p-64 ? 0.5 * dp * sv + 0.5 * dv * sp + 0.25 * dp * dv * (double)nk : mag;
+                ok = fabs(y[iy] - want) <= 1.001 * bound + 1e-6 * mag + 1e-30;
+                CHECK(ok, "%s pv_f16_i16 nr=%lld nk=%lld n=%lld: y[%lld][%lld] = %.9g, want %.9g (bound %.3g)", name,
+                      (long long)nr, (long long)nk, (long long)n, (long long)r, (long long)e, y[iy], want, bound);
+            }
+            bad += !ok || !same;
+        }
+    char what[96];
+    snprintf(what, sizeof(what), "%s pv_f16_i16 nr=%lld nk=%lld n=%lld", name, (long long)nr, (long long)nk, (long long)n);
+    check_untouched(what, y, ldy, nr, n, ny);
+    free(ybuf);
+    free(p);
+    free(y0);
+    free(yr);
+    free(vf);
+    free(vbuf);
+    free(scratch);
+}
+
+static void test_pv_i16(const ag_kernel_level *lv)
+{
+    static const int64_t nrs[] = {1, 2, 3, 4, 5, 7, 13, 17, 64}, nks[] = {1, 2, 3, 7, 16, 33, 63, 64},
+                         ns[] = {32, 64, 96, 256, 512};
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(nks) / sizeof(nks[0]); b++)
+            for (size_t c = 0; c < sizeof(ns) / sizeof(ns[0]); c++) test_pv_i16_one(lv, nrs[a], nks[b], ns[c]);
+    test_pv_i16_one(lv, 300, 64, 256);
+    test_pv_i16_one(lv, 257, 31, 96);
+}
+
 /* ---- --bench ---- */
 
 static double now_ns(void)
@@ -642,6 +872,75 @@ static void bench_tile(void)
     free(qa);
 }
 
+/* the int16 path against the f32 kernels at the active (best) level: one
+ * tile (nk = 64, Dh = 256) for nr query rows, GFLOP-equivalent/s (2 nr nk n
+ * per tile; the int16 kernels' times include their per-call conversion of
+ * the tile, not the once-per-block query quantization) */
+static void bench_i16(void)
+{
+    enum { NK = 64, N = 256, NRMAX = 256 };
+    const ag_kernel_level *lv = ag_kernels();
+    if (!lv->qk_f16_i16 || !lv->pv_f16_i16 || !lv->qk_f16 || !lv->pv_f16) return;
+    const ag_type_traits *f16 = ag_type_traits_of(AG_TYPE_F16);
+    const size_t r16 = (size_t)ag_type_row_bytes(f16, N), as = (AG_ACT_I16_BYTES(N) + 63) / 64 * 64;
+    uint8_t *k16 = xmalloc(NK * r16), *qa = aligned_alloc(64, NRMAX * as);
+    uint8_t *scratch = aligned_alloc(64, (AG_ATT_I16_SCRATCH(N) + 63) / 64 * 64);
+    float *q = xmalloc(NRMAX * N * sizeof(float)), *y = xmalloc(NRMAX * N * sizeof(float)), tmp[N];
+    float *sc = xmalloc(NRMAX * NK * sizeof(float));
+    if (!qa || !scratch) abort();
+    for (int k = 0; k < NK; k++) {
+        for (int e = 0; e < N; e++) tmp[e] = frand();
+        f16->from_float(tmp, k16 + k * r16, N);
+    }
+    for (int i = 0; i < NRMAX * N; i++) q[i] = frand(), y[i] = 0;
+    for (int t = 0; t < NRMAX; t++) ag_act_quant_i16_ref(q + t * N, qa + t * as, N);
+    for (int i = 0; i < NRMAX * NK; i++) sc[i] = (float)urand();
+    { /* the per-call tile conversions alone (no query rows) */
+        double tq = 1e30, tp = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now_ns();
+            for (int i = 0; i < 2000; i++) lv->qk_f16_i16(N, k16, r16, qa, as, sc, NK, NK, 0, scratch);
+            double t1 = now_ns();
+            for (int i = 0; i < 2000; i++) lv->pv_f16_i16(y, N, sc, NK, k16, r16, 0, NK, N, scratch);
+            double t2 = now_ns();
+            tq = best_of(tq, (t1 - t0) / 2000);
+            tp = best_of(tp, (t2 - t1) / 2000);
+        }
+        printf("%-8s int16 tile conversion (nk=64, Dh=256): keys %.0f ns, values %.0f ns\n", lv->name, tq, tp);
+    }
+    static const int nrs[] = {4, 8, 16, 32, 64, 128, 256};
+    for (size_t ni = 0; ni < sizeof(nrs) / sizeof(nrs[0]); ni++) {
+        const int nr = nrs[ni], iters = 80000 / nr;
+        double t[4] = {1e30, 1e30, 1e30, 1e30};
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now_ns();
+            for (int i = 0; i < iters; i++) lv->qk_f16(N, k16, r16, q, N * 4, sc, NK, NK, nr);
+            double t1 = now_ns();
+            for (int i = 0; i < iters; i++) lv->qk_f16_i16(N, k16, r16, qa, as, sc, NK, NK, nr, scratch);
+            double t2 = now_ns();
+            for (int i = 0; i < NRMAX * NK; i++) sc[i] = (float)urand();
+            double t3 = now_ns();
+            for (int i = 0; i < iters; i++) lv->pv_f16(y, N, sc, NK, k16, r16, nr, NK, N);
+            double t4 = now_ns();
+            for (int i = 0; i < iters; i++) lv->pv_f16_i16(y, N, sc, NK, k16, r16, nr, NK, N, scratch);
+            double t5 = now_ns();
+            t[0] = best_of(t[0], (t1 - t0) / iters);
+            t[1] = best_of(t[1], (t2 - t1) / iters);
+            t[2] = best_of(t[2], (t4 - t3) / iters);
+            t[3] = best_of(t[3], (t5 - t4) / iters);
+        }
+        const double fl = 2.0 * nr * NK * N;
+        printf("%-8s int16 tile nr=%3d GFLOP/s: QK qk_f16 %6.1f qk_f16_i16 %6.1f (%.2fx) | PV pv_f16 %6.1f pv_f16_i16 %6.1f (%.2fx)\n",
+               lv->name, nr, fl / t[0], fl / t[1], t[0] / t[1], fl / t[2], fl / t[3], t[2] / t[3]);
+    }
+    free(k16);
+    free(qa);
+    free(scratch);
+    free(q);
+    free(y);
+    free(sc);
+}
+
 static void bench(void)
 {
     enum { NR = 4, NK = 64, N = 256 };
@@ -691,6 +990,7 @@ static void bench(void)
                best_cv[3]);
     }
     bench_tile();
+    bench_i16();
     for (int ti = 0; ti < 4; ti++) free(rows[ti]);
     free(y);
     free(p);
@@ -699,6 +999,10 @@ static void bench(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--bench-i16") == 0) {
+        bench_i16();
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
         bench();
         return 0;
@@ -713,6 +1017,8 @@ int main(int argc, char **argv)
         CHECK(ref->k[types[a]].to_f32 == ag_type_traits_of(types[a])->to_float, "ref to_f32 of type %u",
               types[a]);
     test_pv_q8_0(NULL); /* the reference itself against exact math */
+    test_qk_i16(NULL);
+    test_pv_i16(NULL);
     for (int l = 0; l < ag_kernels_count(); l++) {
         const ag_kernel_level *lv = ag_kernels_level(l);
         const int before = test_failures;
@@ -724,6 +1030,10 @@ int main(int argc, char **argv)
         if (lv->qk_q8_0) test_qk_q8_0(lv);
         if (lv->pv_f16) test_pv_f16(lv);
         if (lv->pv_q8_0) test_pv_q8_0(lv);
+        CHECK(lv->quant_i16 != NULL, "%s: quant_i16 missing", lv->name);
+        if (lv->quant_i16) test_quant_i16(lv);
+        if (lv->qk_f16_i16) test_qk_i16(lv);
+        if (lv->pv_f16_i16) test_pv_i16(lv);
         test_to_f32(lv);
         printf("%s: %s\n", lv->name, test_failures == before ? "ok" : "FAILED");
     }

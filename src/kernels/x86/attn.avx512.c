@@ -1,5 +1,6 @@
 /* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
- * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, to_f32; kernels.h).
+ * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, qk_f16_i16,
+ * pv_f16_i16, quant_i16, to_f32; kernels.h).
  * exp_sum, pv_f32 and to_f32 are the same algorithms as attn.avx2.c
  * (see there for the exp approximation and why), 16 lanes wide, with
  * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
@@ -38,8 +39,32 @@
  *    4 keys per 32-bit lane by unpacks (u8 weights x s8 codes: vpdpbusd),
  *    4 rows x 64 columns per register tile. bf16 (vdpbf16ps) was rejected:
  *    half vpdpbusd's products per instruction, and it would round the f16
- *    weights. */
+ *    weights.
+ *  - qk_f16_i16 / pv_f16_i16 (the f16 cache in prefill): the exact f32
+ *    kernels above run near the FMA peak, and vpdpwssd (int16 pairs into
+ *    int32) does twice an FMA's multiply-adds per instruction at the same
+ *    rate here, so the f16 keys, values, queries and softmax weights are
+ *    coded to 14 / 12-bit integers as kernels.h defines (errors 4-8x
+ *    below f16's own rounding; bf16 was rejected: 8 bits of mantissa
+ *    failed the f16 cache's accuracy bar). Bit-identical to the portable
+ *    references (integer sums are exact, the f32 steps the same ops in
+ *    the same order). QK: the key tile is transposed in registers (16 x 16
+ *    32-bit transposes of f16 pairs, no gathers), each key's block max
+ *    found by vertical u16 max of the |f16| bit patterns, coded and stored
+ *    16 keys per vector, a pair of values per lane, in the lane order
+ *    packs_epi32 leaves (undone once per score vector); 6 query rows x 32
+ *    keys per register tile, the exact int32 block sums flushed per
+ *    32-value block (cvt, scale, FMA). PV: the tile's values coded per
+ *    dimension (vertical max over the keys), two keys per 32-bit lane; each
+ *    4 rows' weights coded into 64 int16 on the stack; 4 rows x 64 columns
+ *    per register tile, one flush per tile. The conversions cost about 1 us
+ *    (keys) and 0.7 us (values) per 64-key tile, the arithmetic of ~16
+ *    rows: the caller gives them many rows per call (qwen35.c). Measured
+ *    (test_attn_ops --bench-i16, 128 rows, conversions included): QK 1.9x,
+ *    PV 1.6x the f32 kernels. */
 #include "kernels/x86/x86_common.h"
+
+#include <float.h>
 
 /* ---- exp_sum ---- */
 
@@ -578,6 +603,319 @@ static void pv_q8_0_avx512(float *y, size_t ldy, const float *p, size_t ldp, con
     if (e < n) pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 2);
 }
 
+/* ---- the int16 path: qk_f16_i16, pv_f16_i16 (VNNI vpdpwssd) ---- */
+
+/* Scratch of qk_f16_i16: the tile's key codes transposed at 0, 16 keys per
+ * group g, for each pair i2 of values one 64-byte vector at byte
+ * (g * n / 2 + i2) * 64 whose 32-bit lane j holds codes 2 i2, 2 i2 + 1 of
+ * key sigma(j) (the order packs_epi32 leaves them in: sigma below; the
+ * scores are put back in key order once, when stored); the key block
+ * scales dk[b * AG_PV_TILE + 16 g + j] (same lane order) at byte
+ * AG_PV_TILE * n * 2. */
+#define I16_SIGMA 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15      /* lane -> key */
+#define I16_SIGMA_INV 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15  /* key -> lane */
+#define SETR16(...) _mm512_setr_epi32(__VA_ARGS__) /* expands the lists above first */
+
+/* acc + the pairwise int16 products of a and b (vpdpwssd). GCC (12) keeps
+ * an array of accumulators of _mm512_dpwssd_epi32 in registers only by
+ * copying all of them twice per step (two vmovdqa per vpdpwssd: the
+ * kernels ran at 0.65x of the instruction's throughput); the same
+ * instruction as an asm statement with a tied operand does not. */
+AG_INLINE __m512i dpwssd(__m512i acc, __m512i a, __m512i b)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+#else
+    return _mm512_dpwssd_epi32(acc, a, b);
+#endif
+}
+
+/* 16 x 16 32-bit transpose: r[j] lane c -> r[c] lane j */
+AG_INLINE void transpose16(__m512i r[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    /* r[4 i + c] 128-bit lane L: column 4 L + c of rows 4 i .. 4 i + 3 */
+    for (int c = 0; c < 4; c++) {
+        const __m512i v0 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xee);
+        const __m512i v2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), v3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xee);
+        t[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        t[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+        t[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        t[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* keys [16 g, 16 g + kn) of the tile, all blocks, into the scratch layout */
+static void qki_keys(const uint8_t *W, size_t ws, int64_t n, int64_t g, int64_t kn, uint8_t *kt, float *dk)
+{
+    const __m512i abs16 = _mm512_set1_epi16(0x7fff), lo16 = _mm512_set1_epi32(0xffff);
+    const __m512i sig = SETR16(I16_SIGMA);
+    const __m512i dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i dup_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m512 c8191 = _mm512_set1_ps(8191.0f);
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m512i r[16];
+        for (int j = 0; j < 16; j++)
+            r[j] = j < kn ? _mm512_loadu_si512(W + (size_t)(16 * g + j) * ws + 64 * b) : _mm512_setzero_si512();
+        transpose16(r); /* r[c]: lane j = key j's values 2 c, 2 c + 1 of the block (f16 bits) */
+        __m512i mx = _mm512_and_si512(r[0], abs16);
+        for (int c = 1; c < 16; c++) mx = _mm512_max_epu16(mx, _mm512_and_si512(r[c], abs16));
+        mx = _mm512_and_si512(_mm512_max_epu16(mx, _mm512_srli_epi32(mx, 16)), lo16); /* lane j: key j's max |x| */
+        const __mmask16 bad = _mm512_cmpge_epu32_mask(mx, _mm512_set1_epi32(0x7c00)); /* inf / NaN in the block */
+        const __mmask16 ok = (__mmask16)(_mm512_test_epi32_mask(mx, mx) & ~bad);
+        const __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(mx));
+        const __m512 inv = _mm512_maskz_div_ps(ok, c8191, m);
+        _mm512_store_ps(dk + b * AG_PV_TILE + 16 * g, _mm512_permutexvar_ps(sig, _mm512_maskz_div_ps(ok, m, c8191)));
+        if (bad)
+            for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_mov_epi32((__mmask16)~bad, r[c]);
+        const __m512 inv_lo = _mm512_permutexvar_ps(dup_lo, inv), inv_hi = _mm512_permutexvar_ps(dup_hi, inv);
+        for (int c = 0; c < 16; c++) {
+            const __m512 xl = _mm512_cvtph_ps(_mm512_castsi512_si256(r[c]));
+            const __m512 xh = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(r[c], 1));
+            const __m512i cl = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xl, inv_lo), X86_RND);
+            const __m512i ch = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xh, inv_hi), X86_RND);
+            /* 128-bit lane L: keys 2L, 2L+1 from cl then 8+2L, 9+2L from ch: lane order sigma */
+            _mm512_store_si512(kt + (size_t)(g * (n / 2) + 16 * b + c) * 64, _mm512_packs_epi32(cl, ch));
+        }
+    }
+}
+
+/* query rows r < R x key groups g0 .. g0 + G - 1 */
+AG_INLINE void qki_tile(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as, int64_t n, float *y,
+                        size_t ldy, int64_t nr, int64_t g0, const int R, const int G)
+{
+    const int64_t nb = n / 32, half = n / 2;
+    __m512 accf[6][4];
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++) accf[r][gi] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i ai[6][4];
+        for (int r = 0; r < R; r++)
+            for (int gi = 0; gi < G; gi++) ai[r][gi] = _mm512_setzero_si512();
+        for (int j = 0; j < 16; j++) {
+            const int64_t i2 = 16 * b + j;
+            __m512i kv[4];
+            for (int gi = 0; gi < G; gi++) kv[gi] = _mm512_load_si512(kt + ((g0 + gi) * half + i2) * 64);
+            for (int r = 0; r < R; r++) {
+                int32_t q2;
+                memcpy(&q2, a + r * as + 4 * i2, 4);
+                const __m512i bq = _mm512_set1_epi32(q2);
+                for (int gi = 0; gi < G; gi++) ai[r][gi] = dpwssd(ai[r][gi], bq, kv[gi]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m512 dq = _mm512_set1_ps(x86_f32(a + r * as + 2 * n + 4 * b));
+            for (int gi = 0; gi < G; gi++) {
+                const __m512 d = _mm512_mul_ps(dq, _mm512_load_ps(dk + b * AG_PV_TILE + 16 * (g0 + gi)));
+                accf[r][gi] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r][gi]), d, accf[r][gi]);
+            }
+        }
+    }
+    const __m512i unsig = SETR16(I16_SIGMA_INV);
+    for (int r = 0; r < R; r++)
+        for (int gi = 0; gi < G; gi++)
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * (g0 + gi), mask16(nr - 16 * (g0 + gi)),
+                                  _mm512_permutexvar_ps(unsig, accf[r][gi]));
+}
+
+#define QKI_R 6 /* query rows per register tile (x 2 groups of 16 keys; 3 x 4 measured 0.95x) */
+
+__attribute__((noinline)) static void qki_tile62(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as,
+                                                 int64_t n, float *y, size_t ldy, int64_t nr, int64_t g0)
+{
+    qki_tile(kt, dk, a, as, n, y, ldy, nr, g0, 6, 2); /* see pvi_tile44 */
+}
+
+AG_INLINE void qki_rows(const uint8_t *kt, const float *dk, const uint8_t *a, size_t as, int64_t n, float *y,
+                        size_t ldy, int64_t nr, const int R)
+{
+    const int64_t ng = (nr + 15) / 16;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) {
+        if (R == 6) qki_tile62(kt, dk, a, as, n, y, ldy, nr, g);
+        else qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 2);
+    }
+    if (g < ng) qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 1);
+}
+
+static void qk_f16_i16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                              int64_t nr, int64_t nt, void *scratch)
+{
+    const uint8_t *W = w, *A = a;
+    uint8_t *kt = scratch;
+    float *dk = (float *)(kt + (size_t)AG_PV_TILE * n * 2);
+    for (int64_t g = 0; g < (nr + 15) / 16; g++) qki_keys(W, ws, n, g, nr - 16 * g < 16 ? nr - 16 * g : 16, kt, dk);
+    int64_t t = 0;
+    for (; t + QKI_R <= nt; t += QKI_R) qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, QKI_R);
+    switch (nt - t) {
+    case 5: qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, 5); break;
+    case 4: qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, 4); break;
+    case 3: qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, 3); break;
+    case 2: qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, 2); break;
+    case 1: qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, 1); break;
+    default: break;
+    }
+}
+
+/* Scratch of pv_f16_i16: the tile's value codes at 0, key pair kp and
+ * dimension e at bytes (kp * n + e) * 4 (codes of keys 2 kp, 2 kp + 1;
+ * the missing partner of an odd nk is 0), the dimension scales dv[e] at
+ * byte AG_PV_TILE * n * 2, their inverses 8191 / max after them. */
+static void pvi_values(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uint8_t *vp, float *dv, float *inv)
+{
+    const __m512i abs16 = _mm512_set1_epi16(0x7fff);
+    const __m512 c8191 = _mm512_set1_ps(8191.0f);
+    for (int64_t e = 0; e < n; e += 32) {
+        __m512i mx = _mm512_setzero_si512();
+        for (int64_t k = 0; k < nk; k++)
+            mx = _mm512_max_epu16(mx, _mm512_and_si512(_mm512_loadu_si512(v + (size_t)k * ldv + 2 * e), abs16));
+        const __mmask32 ok = _mm512_cmplt_epu16_mask(mx, _mm512_set1_epi16(0x7c00)) & _mm512_test_epi16_mask(mx, mx);
+        for (int h = 0; h < 2; h++) {
+            const __mmask16 okh = (__mmask16)(ok >> (16 * h));
+            const __m512 m = _mm512_cvtph_ps(h ? _mm512_extracti64x4_epi64(mx, 1) : _mm512_castsi512_si256(mx));
+            _mm512_store_ps(dv + e + 16 * h, _mm512_maskz_div_ps(okh, m, c8191));
+            _mm512_store_ps(inv + e + 16 * h, _mm512_maskz_div_ps(okh, c8191, m));
+        }
+    }
+    for (int64_t k = 0; k < nk; k += 2) {
+        const uint8_t *v0 = v + (size_t)k * ldv, *v1 = k + 1 < nk ? v0 + ldv : NULL;
+        for (int64_t e = 0; e < n; e += 16) {
+            const __m512 iv = _mm512_load_ps(inv + e);
+            /* a dimension with a non-finite value has inv 0 and codes 0 (lanes masked) */
+            const __mmask16 ok = _mm512_test_epi32_mask(_mm512_castps_si512(iv), _mm512_castps_si512(iv));
+            const __m512i c0 = _mm512_maskz_cvt_roundps_epi32(ok, _mm512_mul_ps(_mm512_cvtph_ps(load256(v0 + 2 * e)), iv), X86_RND);
+            __m512i c1 = _mm512_setzero_si512();
+            if (v1) c1 = _mm512_maskz_cvt_roundps_epi32(ok, _mm512_mul_ps(_mm512_cvtph_ps(load256(v1 + 2 * e)), iv), X86_RND);
+            _mm512_store_si512(vp + (size_t)((k / 2) * n + e) * 4,
+                               _mm512_mask_blend_epi16(0xaaaaaaaau, c0, _mm512_slli_epi32(c1, 16)));
+        }
+    }
+}
+
+/* y rows r < R, columns [0, 16 CV) += the 12-bit weights cp (R rows of
+ * AG_PV_TILE int16) x the value codes, scaled */
+AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp, const uint8_t *vp, const float *dv,
+                        int64_t n, int64_t nkp, const int R, const int CV)
+{
+    __m512i acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CV; c++) acc[r][c] = _mm512_setzero_si512();
+    for (int64_t kp = 0; kp < nkp; kp++) {
+        const uint8_t *vk = vp + (size_t)kp * n * 4;
+        __m512i vv[4];
+        for (int c = 0; c < CV; c++) vv[c] = _mm512_load_si512(vk + 64 * c);
+        for (int r = 0; r < R; r++) {
+            int32_t c2;
+            memcpy(&c2, cp + r * AG_PV_TILE + 2 * kp, 4);
+            const __m512i bp = _mm512_set1_epi32(c2);
+            for (int c = 0; c < CV; c++) acc[r][c] = dpwssd(acc[r][c], bp, vv[c]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const __m512 s = _mm512_set1_ps(sp[r]);
+        for (int c = 0; c < CV; c++) {
+            float *yr = y + (size_t)r * ldy + 16 * c;
+            const __m512 d = _mm512_mul_ps(s, _mm512_load_ps(dv + 16 * c));
+            _mm512_storeu_ps(yr, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][c]), d, _mm512_loadu_ps(yr)));
+        }
+    }
+}
+
+/* the full register tiles as functions of their own: inlined into the row
+ * loop, GCC kept loop invariants of the surrounding code in registers and
+ * spilled value vectors to the stack inside the key loop */
+__attribute__((noinline)) static void pvi_tile44(float *y, size_t ldy, const int16_t *cp, const float *sp,
+                                                 const uint8_t *vp, const float *dv, int64_t n, int64_t nkp)
+{
+    pvi_tile(y, ldy, cp, sp, vp, dv, n, nkp, 4, 4);
+}
+
+/* R rows: their weights quantized once, then every column strip */
+AG_INLINE void pvi_rows(float *y, size_t ldy, const float *p, size_t ldp, const uint8_t *vp, const float *dv,
+                        int64_t nk, int64_t n, const int R)
+{
+    _Alignas(64) int16_t cp[4 * AG_PV_TILE];
+    float sp[4];
+    for (int r = 0; r < R; r++) {
+        __m512 pr[AG_PV_TILE / 16], mx = _mm512_setzero_ps();
+        for (int i = 0; i < AG_PV_TILE / 16; i++) {
+            pr[i] = _mm512_maskz_loadu_ps(mask16(nk - 16 * i), p + (size_t)r * ldp + 16 * i);
+            mx = _mm512_max_ps(mx, pr[i]);
+        }
+        const float m = _mm512_reduce_max_ps(mx);
+        const bool live = m > 0x1p-64f; /* as ag_pv_f16_i16_ref */
+        const __m512 vi = _mm512_set1_ps(live ? 4095.0f / m : 0.0f);
+        sp[r] = live ? m / 4095.0f : 0.0f;
+        for (int i = 0; i < AG_PV_TILE / 16; i++)
+            _mm256_store_si256((__m256i *)(cp + r * AG_PV_TILE + 16 * i),
+                               _mm512_cvtepi32_epi16(_mm512_cvt_roundps_epi32(_mm512_mul_ps(pr[i], vi), X86_RND)));
+    }
+    const int64_t nkp = (nk + 1) / 2;
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64) {
+        if (R == 4) pvi_tile44(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp);
+        else pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 4);
+    }
+    if (e < n) pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 2); /* n % 64 == 32 */
+}
+
+static void pv_f16_i16_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv,
+                              int64_t nr, int64_t nk, int64_t n, void *scratch)
+{
+    uint8_t *vp = scratch;
+    float *dv = (float *)(vp + (size_t)AG_PV_TILE * n * 2), *inv = dv + n;
+    pvi_values(v, ldv, nk, n, vp, dv, inv);
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) pvi_rows(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, vp, dv, nk, n, 4);
+    float *yr = y + (size_t)r * ldy;
+    const float *pr = p + (size_t)r * ldp;
+    switch (nr - r) {
+    case 3: pvi_rows(yr, ldy, pr, ldp, vp, dv, nk, n, 3); break;
+    case 2: pvi_rows(yr, ldy, pr, ldp, vp, dv, nk, n, 2); break;
+    case 1: pvi_rows(yr, ldy, pr, ldp, vp, dv, nk, n, 1); break;
+    default: break;
+    }
+}
+
+/* ag_act_quant_i16_ref, 32 values per step */
+static void quant_i16_avx512(const float *x, void *dst, int64_t n)
+{
+    int16_t *c = dst;
+    float *d = (float *)((uint8_t *)dst + 2 * (size_t)n);
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), fmax = _mm512_set1_ps(FLT_MAX);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const __m512 a0 = _mm512_and_ps(x0, absm), a1 = _mm512_and_ps(x1, absm);
+        /* not <= FLT_MAX: inf or NaN */
+        const __mmask16 bad = _mm512_cmp_ps_mask(a0, fmax, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, fmax, _CMP_NLE_UQ);
+        const float m = bad ? 0.0f : _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+        const float inv = m > 0 ? 8191.0f / m : 0.0f;
+        if (!(m > 0) || !(inv <= FLT_MAX)) {
+            _mm512_storeu_si512(c + 32 * b, _mm512_setzero_si512());
+            d[b] = 0;
+            continue;
+        }
+        const __m512 vi = _mm512_set1_ps(inv);
+        const __m512i c0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x0, vi), X86_RND);
+        const __m512i c1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(x1, vi), X86_RND);
+        _mm256_storeu_si256((__m256i *)(c + 32 * b), _mm512_cvtepi32_epi16(c0));
+        _mm256_storeu_si256((__m256i *)(c + 32 * b + 16), _mm512_cvtepi32_epi16(c1));
+        d[b] = m / 8191.0f;
+    }
+}
+
 /* ---- to_f32 ---- */
 
 static void to_f32_f16(const void *src, float *dst, int64_t n)
@@ -643,6 +981,9 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
     if (lv->k[AG_TYPE_Q8_0].act_fmt == AG_ACT_Q8_0S) lv->qk_q8_0 = qk_q8_0_avx512; /* reads q8_0s rows */
     lv->pv_f16 = pv_f16_avx512;
     lv->pv_q8_0 = pv_q8_0_avx512;
+    lv->qk_f16_i16 = qk_f16_i16_avx512;
+    lv->pv_f16_i16 = pv_f16_i16_avx512;
+    lv->quant_i16 = quant_i16_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;
     lv->k[AG_TYPE_Q8_0].to_f32 = to_f32_q8_0;

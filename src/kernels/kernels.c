@@ -59,6 +59,13 @@ static float exp_sum_ref(float *x, float m, int64_t n)
     return s;
 }
 
+static float max_f32_ref(const float *x, int64_t n)
+{
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 static void pv_f32_ref(float *y, size_t ldy, const float *p, size_t ldp, const float *v, size_t ldv, int64_t nr,
                        int64_t nk, int64_t n)
 {
@@ -295,6 +302,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->dot_f32 = dot_f32_ref;
     lv->axpby_f32 = axpby_f32_ref;
     lv->exp_sum = exp_sum_ref;
+    lv->max_f32 = max_f32_ref;
     lv->pv_f32 = pv_f32_ref;
     lv->qk_f16 = NULL;
     lv->qk_q8_0 = NULL;

@@ -32,7 +32,7 @@
  * Adding an ISA file (e.g. the arm64 ones): define
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
- * lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
+ * lv->max_f32, lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
  * lv->qk_f16_i16, lv->pv_f16_i16, lv->quant_i16, lv->delta_step, lv->silu_mul,
  * lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
@@ -111,6 +111,10 @@ typedef struct ag_kernel_level {
      * and >= every x[i]. SIMD levels may use an approximation of exp within
      * 2 ulp over [-87, 0] (results below e^-87 may flush to 0). */
     float (*exp_sum)(float *x, float m, int64_t n);
+    /* The largest of x[0..n), n >= 1 (a tile's running-max update; a max
+     * is exact, so every level returns the same value; with a NaN among
+     * the x the result is unspecified, never a crash). */
+    float (*max_f32)(const float *x, int64_t n);
     /* The softmax-weighted value sum of a tile of keys, a small row-major
      * f32 GEMM accumulating into y:
      *   y[r * ldy + e] += sum_{k < nk} p[r * ldp + k] * v[k * ldv + e]
@@ -174,8 +178,10 @@ typedef struct ag_kernel_level {
      * S_j = S + j * n (n values),
      *   d = beta * (v[j] - decay * (S_j . k));  S_j = decay * S_j + d * k;
      *   o[j] = S_j . q
-     * Any nr, n >= 1. The reference composes the ACTIVE level's dot_f32 and
-     * axpby_f32 (so levels without their own step keep their vector dot). */
+     * Any nr, n >= 1. o may be v (the model writes each head's output over
+     * its v values): v[j] is read before o[j] is written, and never after.
+     * The reference composes the ACTIVE level's dot_f32 and axpby_f32 (so
+     * levels without their own step keep their vector dot). */
     void (*delta_step)(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
                        float beta, float *o);
     /* y[i] = silu(g[i]) * u[i] (u NULL: * 1) for i < n, silu(x) = x / (1 +

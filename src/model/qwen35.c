@@ -80,19 +80,23 @@ typedef struct qstate {
                                         the normed input is dead once the block's first
                                         matmuls have read it */
     float *proj;                     /* (T, proj_w) */
-    float *gate;                     /* (T, gate_w): DeltaNet z */
-    float *y;                        /* (T, y_w): mixer output before out-proj */
+    float *gate;                     /* (T, gate_w): DeltaNet z; the attention's output */
+    float *y;                        /* the mixer's output rows before the out-proj, row
+                                        stride y_w, set per layer (no buffer of its own):
+                                        the DeltaNet writes over its v rows in proj (dead
+                                        once its recurrence has read them), the attention
+                                        into gate (which it does not use) */
     float *ba;                       /* (T, 2*Hv): beta | alpha logits */
     float *convhist;                 /* (Kc-1, Cc): conv state before this batch */
     float *ffa, *ffb;                /* (T, f): the FFN runs after the mixer is done, so
-                                        these share one block (mix) with the five above */
+                                        these share one block (mix) with the four above */
     float *mix;
     uint8_t *att;                    /* per-thread scratch, att_stride bytes each: the attention's */
     size_t att_stride;
     float *dn;                       /* ... or delta_chunk's (= att, dn_stride floats each; NULL */
     size_t dn_stride;                /*     when batches are too short for it) */
     float *rcos, *rsin;              /* (T, n_rot/2) */
-    int proj_w, y_w;
+    int proj_w, gate_w, y_w;
 } qstate;
 
 /* ---- hparams ---- */
@@ -538,8 +542,8 @@ static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); 
 static size_t mix_floats(const qwen35 *q, size_t T)
 {
     size_t proj_w = (size_t)max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh);
-    size_t y_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh);
-    size_t mixer = T * (proj_w + (size_t)q->Hv * q->Dv + y_w + 2 * (size_t)q->Hv) + (size_t)q->Kc * q->Cc;
+    size_t gate_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh);
+    size_t mixer = T * (proj_w + gate_w + 2 * (size_t)q->Hv) + (size_t)q->Kc * q->Cc;
     size_t ffn = 2 * T * (size_t)q->f;
     return mixer > ffn ? mixer : ffn;
 }
@@ -631,7 +635,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
     }
     int attn_w = 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh;
     s->proj_w = max_i(q->Cc, attn_w);
-    s->y_w = max_i(q->Hv * q->Dv, q->H * q->Dh);
+    s->gate_w = max_i(q->Hv * q->Dv, q->H * q->Dh);
     if (ok) {
         s->x = alloc_f(T, (size_t)q->d, &ok);
         s->u = alloc_f(T, (size_t)q->d, &ok);
@@ -640,8 +644,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
         if (ok) {
             s->proj = s->mix;
             s->gate = s->proj + T * (size_t)s->proj_w;
-            s->y = s->gate + T * (size_t)(q->Hv * q->Dv);
-            s->ba = s->y + T * (size_t)s->y_w;
+            s->ba = s->gate + T * (size_t)s->gate_w;
             s->convhist = s->ba + T * (size_t)(2 * q->Hv);
             s->ffa = s->mix;
             s->ffb = s->mix + T * (size_t)q->f;
@@ -815,8 +818,7 @@ static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int 
                 memset(sr, 0, (size_t)nk * sizeof(float));
                 continue;
             }
-            float tmax = sr[0];
-            for (int k = 1; k < valid; k++) tmax = sr[k] > tmax ? sr[k] : tmax;
+            float tmax = kl->max_f32(sr, valid);
             for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
             if (!(tmax <= mx[r])) { /* grows (or the first tile) */
                 if (mx[r] > -INFINITY) {
@@ -900,6 +902,8 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
     const qwen35 *q = c->model->impl;
     qstate *s = c->state;
     int Dh = q->Dh, qw = 2 * q->H * Dh, kw = q->Hkv * Dh, half = q->n_rot / 2;
+    s->y = s->gate; /* the output rows: gate is the DeltaNet's z, unused here */
+    s->y_w = s->gate_w;
     if (l->fused_qkv) {
         ag_matmul(&c->exec, &l->wq, s->u, q->d, T, s->proj, s->proj_w);
     } else {
@@ -1130,7 +1134,7 @@ static void delta_worker(void *arg, int ith, int nth)
                     delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, s->dn + (size_t)ith * s->dn_stride);
                 for (int t = 0; t < j->T; t++) {
                     float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
-                    const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
+                    const float *z = s->gate + (size_t)t * s->gate_w + (size_t)h * Dv;
                     for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
                     ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
                     kl->silu_mul(o, z, o, Dv);
@@ -1147,7 +1151,7 @@ static void delta_worker(void *arg, int ith, int nth)
                 /* decay, retrieve, delta write, read-out; (e^g S) k = e^g (S k) */
                 kl->delta_step(S, Dv, Dk, kv, qv, vv, expf(g), beta, o);
                 /* gated RMSNorm: norm(o / sqrt(Dk)) * w * SiLU(z) */
-                const float *z = s->gate + (size_t)t * (q->Hv * Dv) + (size_t)h * Dv;
+                const float *z = s->gate + (size_t)t * s->gate_w + (size_t)h * Dv;
                 for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
                 ag_rmsnorm(o, o, l->ssm_norm, Dv, q->eps);
                 kl->silu_mul(o, z, o, Dv);
@@ -1162,8 +1166,10 @@ static void deltanet(ag_context *c, const layer *l, int T)
     qstate *s = c->state;
     const ag_weight *w4[4] = {&l->w_qkv, &l->w_z, &l->w_beta, &l->w_alpha};
     float *y4[4] = {s->proj, s->gate, s->ba, s->ba + q->Hv};
-    const int64_t ld4[4] = {s->proj_w, q->Hv * q->Dv, 2 * q->Hv, 2 * q->Hv};
+    const int64_t ld4[4] = {s->proj_w, s->gate_w, 2 * q->Hv, 2 * q->Hv};
     ag_matmul_multi(&c->exec, 4, w4, s->u, q->d, T, y4, ld4);
+    s->y = s->proj + 2 * (size_t)q->Hk * q->Dk; /* each head's output over its v rows */
+    s->y_w = s->proj_w;
     mix_job j = {q, l, s, T, 0, c->params.n_ctx};
     ag_pool_run(c->exec.pool, delta_worker, &j);
     ag_matmul(&c->exec, &l->w_out, s->y, s->y_w, T, s->tmp, q->d);

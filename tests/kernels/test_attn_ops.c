@@ -1,7 +1,9 @@
-/* test_attn_ops.c: the attention's kernel-table entries (exp_sum, pv_f32,
+/* test_attn_ops.c: the attention's kernel-table entries (max_f32, exp_sum, pv_f32,
  * k[type].to_f32; kernels.h) at every level this CPU has, against the ref
  * level and exact math.
  *
+ *  - max_f32: n 1..128, the max first, last or inside, -inf entries, all
+ *    -inf; equal to the plain loop (a max is exact).
  *  - exp_sum: n in {1, 3, 15, 16, 17, 31, 33, 64, 100, 257} (every tail of
  *    every vector width), x - m in [-100, 0] with -inf entries (must give
  *    exactly 0) and x == m (exactly 1), for small, large and negative m;
@@ -144,6 +146,25 @@ static void check_exp_one(const ag_kernel_level *lv, const ag_kernel_level *ref,
     }
     free(x);
     free(want);
+}
+
+/* max_f32: exact, so every level equals a plain loop; every tail of the
+ * 8/16/32-wide loops, the max anywhere (first, last, a tail lane), -inf
+ * entries, all -inf, and no read past n (the value after n is larger) */
+static void test_max_f32(const ag_kernel_level *lv)
+{
+    float x[130];
+    for (int n = 1; n <= 128; n++)
+        for (int where = 0; where < 3; where++) {
+            for (int i = 0; i < n; i++) x[i] = -(float)(urand() * 1000.0) - 1.0f;
+            for (int i = 2; i < n; i += 5) x[i] = -INFINITY;
+            const int at = where == 0 ? 0 : where == 1 ? n - 1 : n / 2;
+            x[at] = -0.5f;
+            x[n] = 1e30f; /* past the end */
+            CHECK(lv->max_f32(x, n) == -0.5f, "%s max_f32 n=%d max at %d: %g", lv->name, n, at, lv->max_f32(x, n));
+            for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            CHECK(lv->max_f32(x, n) == -INFINITY, "%s max_f32 n=%d all -inf", lv->name, n);
+        }
 }
 
 static void test_exp_sum(const ag_kernel_level *lv, const ag_kernel_level *ref)
@@ -1022,9 +1043,10 @@ int main(int argc, char **argv)
     for (int l = 0; l < ag_kernels_count(); l++) {
         const ag_kernel_level *lv = ag_kernels_level(l);
         const int before = test_failures;
-        CHECK(lv->exp_sum && lv->pv_f32, "%s: exp_sum/pv_f32 missing", lv->name);
-        if (!lv->exp_sum || !lv->pv_f32) continue;
+        CHECK(lv->exp_sum && lv->pv_f32 && lv->max_f32, "%s: exp_sum/pv_f32/max_f32 missing", lv->name);
+        if (!lv->exp_sum || !lv->pv_f32 || !lv->max_f32) continue;
         test_exp_sum(lv, ref);
+        test_max_f32(lv);
         test_pv(lv);
         if (lv->qk_f16) test_qk_f16(lv);
         if (lv->qk_q8_0) test_qk_q8_0(lv);

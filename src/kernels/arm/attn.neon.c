@@ -24,6 +24,8 @@
 #if defined(__aarch64__)
 #include "kernels/arm/arm_common.h"
 
+#include <math.h>
+
 /* ---- exp_sum ---- */
 
 /* e^d for d <= 0: d < -87.3 (and -inf) gives 0, NaN stays NaN. */
@@ -48,6 +50,22 @@ AG_INLINE float32x4_t exp4(float32x4_t d)
     const int32x4_t e = vshlq_n_s32(vaddq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(127)), 23);
     const float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
     return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), zero));
+}
+
+/* ---- max_f32 ---- */
+
+static float max_f32_neon(const float *x, int64_t n)
+{
+    float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        m0 = vmaxq_f32(m0, vld1q_f32(x + i));
+        m1 = vmaxq_f32(m1, vld1q_f32(x + i + 4));
+    }
+    for (; i + 4 <= n; i += 4) m0 = vmaxq_f32(m0, vld1q_f32(x + i));
+    float m = vmaxvq_f32(vmaxq_f32(m0, m1));
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
 }
 
 /* ---- silu_mul ---- */
@@ -241,6 +259,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_neon(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_neon;
+    lv->max_f32 = max_f32_neon;
     lv->silu_mul = silu_mul_neon;
     lv->pv_f32 = pv_f32_neon;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;

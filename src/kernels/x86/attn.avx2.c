@@ -42,6 +42,8 @@
  * 2-ulp budget). */
 #include "kernels/x86/x86_common.h"
 
+#include <math.h>
+
 /* ---- exp_sum ---- */
 
 /* e^d for d <= 0: d < -87.3 (and -inf) gives 0, NaN stays NaN. */
@@ -65,6 +67,26 @@ AG_INLINE __m256 exp256(__m256 d)
     /* 2^k: k + 127 sits in the low bits of t's mantissa */
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(zero, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+/* ---- max_f32 ---- */
+
+static float max_f32_avx2(const float *x, int64_t n)
+{
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+    }
+    for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+    m0 = _mm256_max_ps(m0, m1);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m0), _mm256_extractf128_ps(m0, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float m = _mm_cvtss_f32(h);
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
 }
 
 /* ---- silu_mul ---- */
@@ -304,6 +326,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_avx2(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx2;
+    lv->max_f32 = max_f32_avx2;
     lv->silu_mul = silu_mul_avx2;
     lv->pv_f32 = pv_f32_avx2;
     lv->qk_f16 = qk_f16_avx2;

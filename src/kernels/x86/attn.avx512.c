@@ -64,6 +64,8 @@
  *    PV 1.6x the f32 kernels. */
 #include "kernels/x86/x86_common.h"
 
+#include <math.h>
+
 #include <float.h>
 
 /* ---- exp_sum ---- */
@@ -114,6 +116,21 @@ static float exp_sum_avx512(float *x, float m, int64_t n)
         s[j] = _mm512_add_ps(s[j], e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+}
+
+/* ---- max_f32 ---- */
+
+static float max_f32_avx512(const float *x, int64_t n)
+{
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 m0 = ninf, m1 = ninf;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(ninf, mask16(n - i), x + i));
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
 /* ---- silu_mul ---- */
@@ -975,6 +992,7 @@ static void to_f32_q4_0(const void *src, float *dst, int64_t n)
 void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
+    lv->max_f32 = max_f32_avx512;
     lv->silu_mul = silu_mul_avx512;
     lv->pv_f32 = pv_f32_avx512;
     lv->qk_f16 = qk_f16_avx512;

@@ -56,7 +56,7 @@
 #include <unistd.h>
 
 #define BENCH_TG_PROMPT 8    /* untimed prefix of the decode test at depth 0 */
-#define BW_PASSES 5          /* read-bandwidth passes; the median is reported */
+#define BW_PASSES 5          /* read passes before the tests (reported without a decode test) */
 
 /* ---- machine ----------------------------------------------------------------- */
 

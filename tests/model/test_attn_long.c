@@ -24,6 +24,7 @@
 #include "airgap.h"
 #include "harness.h"
 #include "model/logit_metrics.h"
+#include "model/fixture.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -31,19 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIX AG_SHARED_DIR "/fixtures/qwen35-tiny/"
 #define N_TOK 320
 #define N_CMP 128 /* compared positions: the last ones */
-
-static int read_tokens(int32_t *tok, int cap)
-{
-    FILE *f = fopen(FIX "tokens.txt", "r");
-    if (!f) return -1;
-    int n = 0, v;
-    while (n < cap && fscanf(f, "%d", &v) == 1) tok[n++] = v;
-    fclose(f);
-    return n;
-}
 
 /* logits of positions N_TOK - N_CMP .. N_TOK - 1 into out (N_CMP x V) */
 static int run(ag_model *m, const int32_t *tok, bool decode, int threads, ag_cache_type kv, float *out)

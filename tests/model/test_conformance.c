@@ -20,6 +20,7 @@
 #include "airgap.h"
 #include "harness.h"
 #include "model/logit_metrics.h"
+#include "model/fixture.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIX AG_SHARED_DIR "/fixtures/qwen35-tiny/"
 
 static const struct {
     const char *name;
@@ -40,16 +40,6 @@ static const struct {
     {"q3_k_m", 0.0548, 1.0},    {"q4_k_m", 0.0537, 1.0},   {"q5_k_m", 0.0539, 1.0},
     {"q6_k", 0.0594, 0.9688},   {"iq4_nl", 0.0347, 1.0},   {"iq4_xs", 0.0551, 1.0},
 };
-
-static int read_tokens(int32_t *tok, int cap)
-{
-    FILE *f = fopen(FIX "tokens.txt", "r");
-    if (!f) return -1;
-    int n = 0, v;
-    while (n < cap && fscanf(f, "%d", &v) == 1) tok[n++] = v;
-    fclose(f);
-    return n;
-}
 
 static float *read_f32(const char *path, size_t n)
 {

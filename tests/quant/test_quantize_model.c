@@ -24,6 +24,7 @@
 #include "airgap.h"
 #include "gguf/gguf.h"
 #include "harness.h"
+#include "model/fixture.h"
 #include "quant/types.h"
 
 #include <stdarg.h>
@@ -32,7 +33,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FIX AG_SHARED_DIR "/fixtures/qwen35-tiny/"
 
 static char g_dir[64];
 
@@ -119,16 +119,6 @@ static void compare_layout(const char *mix, const char *ours, const char *theirs
 }
 
 /* ---- 2. logits ---- */
-
-static int read_tokens(int32_t *tok, int cap)
-{
-    FILE *f = fopen(FIX "tokens.txt", "r");
-    if (!f) return -1;
-    int n = 0, v;
-    while (n < cap && fscanf(f, "%d", &v) == 1) tok[n++] = v;
-    fclose(f);
-    return n;
-}
 
 static float *read_f32(const char *path, size_t n)
 {

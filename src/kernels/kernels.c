@@ -308,8 +308,10 @@ static void setup_ref(ag_kernel_level *lv)
     lv->qk_q8_0 = NULL;
     lv->pv_f16 = NULL;
     lv->pv_q8_0 = NULL;
-    lv->qk_f16_i16 = NULL;
-    lv->pv_f16_i16 = NULL;
+    lv->keys_i16 = NULL;
+    lv->qk_i16 = NULL;
+    lv->values_i16 = NULL;
+    lv->pv_i16 = NULL;
     lv->quant_i16 = ag_act_quant_i16_ref;
     lv->delta_step = delta_step_ref;
     lv->silu_mul = silu_mul_ref;

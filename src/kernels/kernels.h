@@ -33,7 +33,7 @@
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
  * lv->max_f32, lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
- * lv->qk_f16_i16, lv->pv_f16_i16, lv->quant_i16, lv->delta_step, lv->silu_mul,
+ * lv->keys_i16, lv->qk_i16, lv->values_i16, lv->pv_i16, lv->quant_i16, lv->delta_step, lv->silu_mul,
  * lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
  * the level's features. The file is compiled only for its architecture and
@@ -154,23 +154,24 @@ typedef struct ag_kernel_level {
     void (*pv_q8_0)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                     int64_t nk, int64_t n, void *scratch);
     /* The int16 (VNNI vpdpwssd) attention path for an F16 cache in
-     * prefill, both defined by their portable references below and
-     * bit-identical to them; NULL at levels without them (the caller then
-     * keeps qk_f16 / pv_f16). Each kernel converts its tile once per call,
-     * so callers pass many query rows (a whole block of tokens x the GQA
-     * group) per tile. scratch: AG_ATT_I16_SCRATCH(n) bytes, 64-byte
-     * aligned (both use the same buffer, one after the other).
-     * qk_f16_i16: k[F16].gemm's contract (w: nr <= AG_PV_TILE f16 key rows)
-     * with the query rows a in ag_act_quant_i16_ref's format, n a multiple
-     * of 32; as ag_qk_f16_i16_ref. */
-    void (*qk_f16_i16)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
-                       int64_t nr, int64_t nt, void *scratch);
-    /* pv_f16_i16: pv_f16's contract with nk <= AG_PV_TILE, n a multiple of
-     * 32, p[r * ldp + k] in [0, 1] for k < nk (entries past nk are not
-     * read); as ag_pv_f16_i16_ref. */
-    void (*pv_f16_i16)(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
-                       int64_t nk, int64_t n, void *scratch);
-    /* ag_act_quant_i16_ref, bit-identical (the query rows of qk_f16_i16);
+     * prefill, defined by the portable references below (ag_qk_f16_i16_ref,
+     * ag_pv_f16_i16_ref) and bit-identical to them; NULL at levels without
+     * it (the caller then keeps qk_f16 / pv_f16). Each tile is coded once
+     * into a buffer of AG_ATT_I16_SCRATCH(n) bytes (64-byte aligned, its
+     * layout the level's own) that the products then only read, so one
+     * coding serves every query row and head that sees the tile.
+     * keys_i16: nr <= AG_PV_TILE f16 key rows (w, ws bytes apart, 2-byte
+     * aligned), n a multiple of 32, into kt. qk_i16: k[F16].gemm's contract
+     * for those keys with the query rows a in ag_act_quant_i16_ref's
+     * format: y[t * ldy + k] = the reference's score of row t, key k. */
+    void (*keys_i16)(int64_t n, const void *w, size_t ws, int64_t nr, void *kt);
+    void (*qk_i16)(int64_t n, const void *kt, const void *a, size_t as, float *y, size_t ldy, int64_t nr, int64_t nt);
+    /* values_i16: nk <= AG_PV_TILE f16 value rows into vt; pv_i16:
+     * pv_f16's contract for those values, n a multiple of 32, p[r * ldp +
+     * k] in [0, 1] for k < nk (entries past nk are not read). */
+    void (*values_i16)(int64_t n, const void *v, size_t ldv, int64_t nk, void *vt);
+    void (*pv_i16)(float *y, size_t ldy, const float *p, size_t ldp, const void *vt, int64_t nr, int64_t nk, int64_t n);
+    /* ag_act_quant_i16_ref, bit-identical (the query rows of qk_i16);
      * never NULL. */
     void (*quant_i16)(const float *x, void *dst, int64_t n);
     /* One token's Gated DeltaNet step for one head (model/qwen35.c), fused so
@@ -211,7 +212,7 @@ typedef struct ag_kernel_level {
 void ag_pv_q8_0_ref(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv, int64_t nr,
                     int64_t nk, int64_t n, void *scratch);
 
-/* The int16 attention path (qk_f16_i16, pv_f16_i16).
+/* The int16 attention path (keys_i16 + qk_i16, values_i16 + pv_i16).
  *
  * Codes: a group of values x (32 consecutive values of a key or query row,
  * or one value dimension over a tile's keys) with m = max |x| gets codes

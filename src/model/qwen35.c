@@ -418,19 +418,20 @@ static int max_i(int a, int b) { return a > b ? a : b; }
  * head) against tiles of ATT_TILE keys. */
 #define ATT_TILE 64
 #define ATT_ROWS 64
-/* The int16 path (kernels.h qk_f16_i16 / pv_f16_i16: f16 cache, prefill).
- * Its kernels convert each key / value tile once per call, which costs
- * about as much as the arithmetic of 16 query rows, so it takes bigger
- * blocks (at most ATT_ROWS_I16 rows, the tokens split evenly) and only
- * calls with at least ATT_I16_MIN_ROWS rows (test_attn_ops --bench-i16,
- * Dh 256, QK / PV against the f32 kernels: 0.45x / 0.5x at 4 rows,
- * 1.15x / 1.1x at 16, 1.5x / 1.35x at 32, 1.75x / 1.55x at 64, 1.9x /
- * 1.65x at 128). Decode (one token: the GQA group's rows) keeps the exact
- * f32 kernels. 128 rows and not every row of the call (up to 256 at
- * n_batch 64, which would convert each tile once per step): the scratch
- * of 128 rows fits in the per-thread block the exact path already needs,
- * 256 would grow resident memory by ~0.25 MiB a thread (the 0.8B model at
- * 4096 context sits within 0.1 MiB of its memory budget). */
+/* The int16 path (kernels.h keys_i16 / qk_i16 / values_i16 / pv_i16: f16
+ * cache, prefill; att16_worker). Coding a key / value tile into integers
+ * costs about as much as the arithmetic of 16 query rows, so one coding of
+ * each tile serves every query row and head of the call that sees it.
+ * (Coding it once per block of rows, as before, spent ~30% of the
+ * attention's time at 8k keys on coding and on reading the cache again;
+ * coding once per call, the attention takes ~11% less CPU time there
+ * (perf, 150-token turns) and the coding ~10% of what is left.) A call takes at most
+ * ATT_ROWS_I16 rows (tokens of one head). Calls whose tiles would serve
+ * fewer than ATT_I16_MIN_ROWS rows (tokens x group; decode above all) keep
+ * the exact f32 kernels (test_attn_ops --bench-i16, Dh 256: the int16
+ * kernels run at ~440 GFLOP/s from 4 rows on once the tile is coded, the
+ * f32 ones at ~210 / 245; coding a tile costs ~1.6 us, the arithmetic of
+ * ~11 rows at that rate). */
 #define ATT_ROWS_I16 128
 #define ATT_I16_MIN_ROWS 32
 
@@ -448,11 +449,13 @@ static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 /* Query rows per attention block for a GQA group size. */
 static int att_rows(int group) { return group > ATT_ROWS ? group : ATT_ROWS / group * group; }
-static int att_rows_i16(int group) { return group > ATT_ROWS_I16 ? group : ATT_ROWS_I16 / group * group; }
 
-/* Whether a call of T tokens has the int16 path's shape (the caller also
- * checks the cache types and the level's kernels). */
-static bool att_i16_shape(int group, int Dh, size_t T) { return Dh % 32 == 0 && T * (size_t)group >= ATT_I16_MIN_ROWS; }
+/* Whether a call of T tokens takes the int16 path (the caller also checks
+ * the cache types and the level's kernels). */
+static bool att_i16_shape(int group, int Dh, size_t T)
+{
+    return Dh % 32 == 0 && T * (size_t)group >= ATT_I16_MIN_ROWS;
+}
 
 /* One thread's attention scratch (attn_worker carves it, att_scratch_bytes
  * sizes it: both through att_layout_of): byte offsets of the f32 query
@@ -464,30 +467,48 @@ typedef struct att_layout {
     size_t qf, qa, arow_max, sc, vbuf, o, mx, l, bytes;
 } att_layout;
 
-/* The int16 path's layout (i16) holds one f32 query row (each row is
- * quantized from it), its query rows in ag_act_quant_i16_ref's format and
- * the int16 kernels' scratch in vbuf. */
-static att_layout att_layout_of(int group, int Dh, bool i16)
+static att_layout att_layout_of(int group, int Dh)
 {
     att_layout a;
-    size_t rows = (size_t)(i16 ? att_rows_i16(group) : att_rows(group)), dh = (size_t)Dh;
+    size_t rows = (size_t)att_rows(group), dh = (size_t)Dh;
     size_t vf = dh * ATT_TILE * 4, pq = dh % 32 ? 0 : AG_PV_Q8_0_SCRATCH(rows, dh);
-    a.arow_max = i16 ? round_up(AG_ACT_I16_BYTES(dh), 64) : round_up(dh * 4 + 64, 64);
+    a.arow_max = round_up(dh * 4 + 64, 64);
     a.qf = 0;
-    a.qa = a.qf + round_up((i16 ? 1 : rows) * dh * 4, 64);
+    a.qa = a.qf + round_up(rows * dh * 4, 64);
     a.sc = a.qa + rows * a.arow_max;
     a.vbuf = a.sc + round_up(rows * ATT_TILE * 4, 64);
-    a.o = a.vbuf + round_up(i16 ? AG_ATT_I16_SCRATCH(dh) : vf > pq ? vf : pq, 64);
+    a.o = a.vbuf + round_up(vf > pq ? vf : pq, 64);
     a.mx = a.o + round_up(rows * dh * 4, 64);
     a.l = a.mx + round_up(rows * 4, 64);
     a.bytes = a.l + round_up(rows * 4, 64);
     return a;
 }
 
+/* The int16 path's thread scratch (att16_worker): one f32 query row (each
+ * is scaled there, then coded in place over its f32 values in proj), the
+ * scores of one call, the coded key and value tiles, and the running max
+ * and sum of every row of a KV head's group (T tokens x group: the outputs
+ * themselves accumulate in the output rows). */
+typedef struct att16_layout {
+    size_t qf, sc, kt, vt, mx, bytes;
+} att16_layout;
+
+static att16_layout att16_layout_of(int group, int Dh, size_t T)
+{
+    att16_layout a;
+    a.qf = 0;
+    a.sc = round_up((size_t)Dh * 4, 64);
+    a.kt = a.sc + (size_t)ATT_ROWS_I16 * ATT_TILE * 4;
+    a.vt = a.kt + round_up(AG_ATT_I16_SCRATCH(Dh), 64);
+    a.mx = a.vt + round_up(AG_ATT_I16_SCRATCH(Dh), 64);
+    a.bytes = a.mx + round_up(2 * T * (size_t)group * 4, 64);
+    return a;
+}
+
 /* for batches of up to T tokens */
 static size_t att_scratch_bytes(int group, int Dh, size_t T)
 {
-    size_t a = att_layout_of(group, Dh, false).bytes, b = att_i16_shape(group, Dh, T) ? att_layout_of(group, Dh, true).bytes : 0;
+    size_t a = att_layout_of(group, Dh).bytes, b = att_i16_shape(group, Dh, T) ? att16_layout_of(group, Dh, T).bytes : 0;
     return a > b ? a : b;
 }
 
@@ -537,12 +558,15 @@ typedef struct qsizes {
 
 static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); }
 
+/* the row widths (floats) of proj and gate, for the plan and ctx_init */
+static int proj_width(const qwen35 *q) { return max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh); }
+static int gate_width(const qwen35 *q) { return max_i(q->Hv * q->Dv, q->H * q->Dh); }
+
 /* Floats of the block the mixer's buffers (proj, gate, y, ba, convhist) and,
  * later in the layer, the FFN's two (T, f) buffers share. */
 static size_t mix_floats(const qwen35 *q, size_t T)
 {
-    size_t proj_w = (size_t)max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh);
-    size_t gate_w = (size_t)max_i(q->Hv * q->Dv, q->H * q->Dh);
+    size_t proj_w = (size_t)proj_width(q), gate_w = (size_t)gate_width(q);
     size_t mixer = T * (proj_w + gate_w + 2 * (size_t)q->Hv) + (size_t)q->Kc * q->Cc;
     size_t ffn = 2 * T * (size_t)q->f;
     return mixer > ffn ? mixer : ffn;
@@ -633,9 +657,8 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->conv[i] = alloc_f((size_t)max_i(q->Kc - 1, 1), (size_t)q->Cc, &ok);
         s->ssm[i] = alloc_f((size_t)q->Hv * q->Dv, (size_t)q->Dk, &ok);
     }
-    int attn_w = 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh;
-    s->proj_w = max_i(q->Cc, attn_w);
-    s->gate_w = max_i(q->Hv * q->Dv, q->H * q->Dh);
+    s->proj_w = proj_width(q);
+    s->gate_w = gate_width(q);
     if (ok) {
         s->x = alloc_f(T, (size_t)q->d, &ok);
         s->u = alloc_f(T, (size_t)q->d, &ok);
@@ -744,7 +767,6 @@ typedef struct att_job {
     mix_job m;
     int splits; /* key ranges per item (1: no split-K) */
     int tb;     /* tokens per block */
-    bool i16;   /* the int16 kernels (att_i16_shape) */
 } att_job;
 
 _Static_assert(ATT_TILE <= AG_PV_TILE, "pv_q8_0 takes at most AG_PV_TILE keys");
@@ -764,6 +786,36 @@ static void att_store(const mix_job *j, int kvh, int t0, int rows, const float *
     }
 }
 
+/* One tile's online-softmax step for rows r < rows, row r at position
+ * pos0 + r / per (it sees the keys before position + 1): masks the scores
+ * past that (and gives a row that sees none of the tile all-zero weights),
+ * keeps the running max mx[r] and sum l[r], rescales the output row o + r *
+ * ldo (Dh values) when the max grows, and leaves e^(score - max) in sc. */
+static void softmax_tile(const ag_kernel_level *kl, float *sc, int rows, int per, int nk, int k0, int pos0, float *mx,
+                         float *l, float *o, size_t ldo, int Dh)
+{
+    for (int r = 0; r < rows; r++) {
+        float *sr = sc + (size_t)r * ATT_TILE;
+        int valid = pos0 + r / per + 1 - k0;
+        if (valid > nk) valid = nk;
+        if (valid <= 0) {
+            memset(sr, 0, (size_t)nk * sizeof(float));
+            continue;
+        }
+        float tmax = kl->max_f32(sr, valid);
+        for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
+        if (!(tmax <= mx[r])) { /* grows (or the first tile) */
+            if (mx[r] > -INFINITY) {
+                float alpha = expf(mx[r] - tmax), *orow = o + (size_t)r * ldo;
+                l[r] *= alpha;
+                for (int e = 0; e < Dh; e++) orow[e] *= alpha;
+            }
+            mx[r] = tmax;
+        }
+        l[r] += kl->exp_sum(sr, mx[r], nk);
+    }
+}
+
 /* item it's rows over key tiles [tile0, tile1) into base's o, mx, l */
 static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int it, int tile0, int tile1)
 {
@@ -774,14 +826,13 @@ static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int 
     const ag_kernel *kk = &kl->k[s->tk_id];
     const ag_to_float_fn v_to_f32 = kl->k[s->tv_id].to_f32;
     const int Dh = q->Dh, group = q->H / q->Hkv, tb = aj->tb;
-    const bool i16 = aj->i16;
     const bool vq8 = s->tv_id == AG_TYPE_Q8_0 && kl->pv_q8_0, vf16 = s->tv_id == AG_TYPE_F16 && kl->pv_f16;
     const ag_gemm_fn qk = s->tk_id == AG_TYPE_F16 && kl->qk_f16 ? kl->qk_f16 : kk->gemm;
     /* the transposing int8 QK pays for its transpose from 8 query rows on
      * (test_attn_ops --bench: 0.8x the gemm at 4 rows, 1.4x at 8, 3.7x at 64) */
     const bool kq8 = s->tk_id == AG_TYPE_Q8_0 && kl->qk_q8_0;
 
-    size_t arow = i16 ? L->arow_max : kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
+    size_t arow = kk->quant ? round_up((size_t)Dh / kk->act_block * kk->act_bytes, 64) : 0;
     float *qf = (float *)(base + L->qf), *sc = (float *)(base + L->sc), *vf = (float *)(base + L->vbuf);
     float *o = (float *)(base + L->o), *mx = (float *)(base + L->mx), *l = (float *)(base + L->l);
     uint8_t *qa = base + L->qa;
@@ -793,10 +844,9 @@ static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int 
     for (int r = 0; r < rows; r++) {
         int t = t0 + r / group, h = kvh * group + r % group;
         const float *qv = s->proj + (size_t)t * s->proj_w + (size_t)h * 2 * Dh;
-        float *qr = qf + (i16 ? 0 : (size_t)r * Dh);
+        float *qr = qf + (size_t)r * Dh;
         for (int e = 0; e < Dh; e++) qr[e] = qv[e] * q->attn_scale;
-        if (i16) kl->quant_i16(qr, qa + (size_t)r * arow, Dh);
-        else if (kk->quant) kk->quant(qr, qa + (size_t)r * arow, Dh);
+        if (kk->quant) kk->quant(qr, qa + (size_t)r * arow, Dh);
         mx[r] = -INFINITY;
         l[r] = 0;
     }
@@ -807,33 +857,11 @@ static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int 
     int k_end = tile1 * ATT_TILE < n_keys ? tile1 * ATT_TILE : n_keys;
     for (int k0 = tile0 * ATT_TILE; k0 < k_end; k0 += ATT_TILE) {
         int nk = k_end - k0 < ATT_TILE ? k_end - k0 : ATT_TILE;
-        if (i16) kl->qk_f16_i16(Dh, K + (size_t)k0 * s->krow, s->krow, qa, arow, sc, ATT_TILE, nk, rows, vf);
-        else if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
+        if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
         else qk(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
-        for (int r = 0; r < rows; r++) {
-            float *sr = sc + (size_t)r * ATT_TILE;
-            int valid = j->p0 + t0 + r / group + 1 - k0; /* causal: keys < position + 1 */
-            if (valid > nk) valid = nk;
-            if (valid <= 0) {
-                memset(sr, 0, (size_t)nk * sizeof(float));
-                continue;
-            }
-            float tmax = kl->max_f32(sr, valid);
-            for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
-            if (!(tmax <= mx[r])) { /* grows (or the first tile) */
-                if (mx[r] > -INFINITY) {
-                    float alpha = expf(mx[r] - tmax);
-                    l[r] *= alpha;
-                    for (int e = 0; e < Dh; e++) o[(size_t)r * Dh + e] *= alpha;
-                }
-                mx[r] = tmax;
-            }
-            l[r] += kl->exp_sum(sr, mx[r], nk);
-        }
+        softmax_tile(kl, sc, rows, group, nk, k0, j->p0 + t0, mx, l, o, (size_t)Dh, Dh);
         const uint8_t *Vt = V + (size_t)k0 * s->vrow;
-        if (i16) {
-            kl->pv_f16_i16(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
-        } else if (vq8) {
+        if (vq8) {
             kl->pv_q8_0(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
         } else if (vf16) {
             kl->pv_f16(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh);
@@ -851,7 +879,7 @@ static void attn_worker(void *arg, int ith, int nth)
     const qwen35 *q = j->q;
     const int group = q->H / q->Hkv, tb = aj->tb;
     const int n_blocks = (j->T + tb - 1) / tb, n_items = n_blocks * q->Hkv;
-    const att_layout L = att_layout_of(group, q->Dh, aj->i16);
+    const att_layout L = att_layout_of(group, q->Dh);
     uint8_t *base = j->s->att + (size_t)ith * j->s->att_stride;
 
     if (aj->splits > 1) { /* unit ith: item ith / splits, its key range ith % splits */
@@ -876,7 +904,7 @@ static void att_merge(const att_job *aj, int n_items)
     const mix_job *j = &aj->m;
     const qwen35 *q = j->q;
     const int Dh = q->Dh, group = q->H / q->Hkv, tb = aj->tb;
-    const att_layout L = att_layout_of(group, Dh, aj->i16);
+    const att_layout L = att_layout_of(group, Dh);
     for (int it = 0; it < n_items; it++) {
         int t0 = it / q->Hkv * tb, rows = ((t0 + tb < j->T ? t0 + tb : j->T) - t0) * group;
         uint8_t *b0 = j->s->att + (size_t)(it * aj->splits) * j->s->att_stride;
@@ -895,6 +923,102 @@ static void att_merge(const att_job *aj, int n_items)
         }
         att_store(j, it % q->Hkv, t0, rows, o, l);
     }
+}
+
+/* The int16 path (f16 cache, prefill): work items are (KV head, chunk of
+ * token blocks; chunk c holds blocks c, c + nch, ...). An item codes its
+ * query rows in place (proj's q slots: f32 values then dead), then walks
+ * the key tiles once: each tile is coded once and serves every block and
+ * every head of the GQA group, one kernel call per (block, head) whose rows
+ * are that head's tokens at the output rows' stride. The outputs O
+ * accumulate in the output rows themselves (y = gate), the running max and
+ * sum of all the item's rows in thread scratch; gated at the end. Order and
+ * units depend only on (T, p0, nth). */
+/* The next tile's keys and values, fetched during the current tile's last
+ * kernel call. Read cold (the cache outgrows L3 at long contexts) they
+ * stalled the coding; fetched earlier, the rows' traffic evicted them
+ * again. Coding one tile's keys (Dh 256, rdtsc, 1k keys of history): 12.9k
+ * TSC cycles cold, 7.3k-8.6k fetched over the last 2-8 calls, 5.4k fetched
+ * during the last one, 2.7k with the tile in L1. */
+static void prefetch_tile(const uint8_t *p, size_t len)
+{
+    for (size_t off = 0; off < len; off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+
+typedef struct att16_job {
+    mix_job m;
+    int tb, n_blocks, nch; /* tokens per block, blocks, chunks per KV head */
+} att16_job;
+
+static void att16_worker(void *arg, int ith, int nth)
+{
+    const att16_job *aj = arg;
+    const mix_job *j = &aj->m;
+    const qwen35 *q = j->q;
+    const qstate *s = j->s;
+    const ag_kernel_level *kl = ag_kernels();
+    const int Dh = q->Dh, group = q->H / q->Hkv, T = j->T, tb = aj->tb;
+    const att16_layout L = att16_layout_of(group, Dh, (size_t)T);
+    uint8_t *base = s->att + (size_t)ith * s->att_stride;
+    float *qf = (float *)(base + L.qf), *sc = (float *)(base + L.sc);
+    float *mx = (float *)(base + L.mx), *l = mx + (size_t)T * group; /* row (head hi, token t): hi * T + t */
+    void *kt = base + L.kt, *vt = base + L.vt;
+    const size_t as = (size_t)s->proj_w * sizeof(float), ldo = (size_t)s->y_w;
+#define Q_ROW(t, h) (s->proj + (size_t)(t) * s->proj_w + (size_t)(h) * 2 * Dh)
+#define O_ROW(t, h) (s->y + (size_t)(t) * ldo + (size_t)(h) * Dh)
+    for (int it = ith; it < q->Hkv * aj->nch; it += nth) {
+        const int kvh = it % q->Hkv, ch = it / q->Hkv;
+        int t_end = 0;
+        for (int b = ch; b < aj->n_blocks; b += aj->nch) {
+            const int t0 = b * tb, t1 = t0 + tb < T ? t0 + tb : T;
+            for (int hi = 0; hi < group; hi++)
+                for (int t = t0; t < t1; t++) {
+                    float *qv = Q_ROW(t, kvh * group + hi);
+                    for (int e = 0; e < Dh; e++) qf[e] = qv[e] * q->attn_scale;
+                    kl->quant_i16(qf, qv, Dh);
+                    memset(O_ROW(t, kvh * group + hi), 0, (size_t)Dh * sizeof(float));
+                    mx[hi * T + t] = -INFINITY;
+                    l[hi * T + t] = 0;
+                }
+            t_end = t1;
+        }
+        const uint8_t *K = s->k[j->l->slot] + (size_t)kvh * j->n_ctx * s->krow;
+        const uint8_t *V = s->v[j->l->slot] + (size_t)kvh * j->n_ctx * s->vrow;
+        const int n_keys = j->p0 + t_end; /* keys the item's last token sees */
+        for (int k0 = 0; k0 < n_keys; k0 += ATT_TILE) {
+            const int nk = n_keys - k0 < ATT_TILE ? n_keys - k0 : ATT_TILE;
+            kl->keys_i16(Dh, K + (size_t)k0 * s->krow, s->krow, nk, kt);
+            kl->values_i16(Dh, V + (size_t)k0 * s->vrow, s->vrow, nk, vt);
+            int calls = 0, call = 0;
+            for (int b = ch; b < aj->n_blocks; b += aj->nch) calls += j->p0 + ((b + 1) * tb < T ? (b + 1) * tb : T) > k0 ? group : 0;
+            for (int b = ch; b < aj->n_blocks; b += aj->nch) {
+                const int t0 = b * tb, t1 = t0 + tb < T ? t0 + tb : T;
+                if (j->p0 + t1 <= k0) continue; /* none of the block's tokens sees these keys */
+                for (int hi = 0; hi < group; hi++) {
+                    const int h = kvh * group + hi, kn = k0 + ATT_TILE;
+                    if (++call == calls && kn < n_keys) { /* see prefetch_tile */
+                        const size_t nn = (size_t)(n_keys - kn < ATT_TILE ? n_keys - kn : ATT_TILE);
+                        prefetch_tile(K + (size_t)kn * s->krow, nn * s->krow);
+                        prefetch_tile(V + (size_t)kn * s->vrow, nn * s->vrow);
+                    }
+                    float *o = O_ROW(t0, h);
+                    kl->qk_i16(Dh, kt, Q_ROW(t0, h), as, sc, ATT_TILE, nk, t1 - t0);
+                    softmax_tile(kl, sc, t1 - t0, 1, nk, k0, j->p0 + t0, mx + hi * T + t0, l + hi * T + t0, o, ldo, Dh);
+                    kl->pv_i16(o, ldo, sc, ATT_TILE, vt, t1 - t0, nk, Dh);
+                }
+            }
+        }
+        for (int b = ch; b < aj->n_blocks; b += aj->nch) /* O / l gated by sigmoid of the gate rows */
+            for (int hi = 0; hi < group; hi++)
+                for (int t = b * tb; t < (b + 1) * tb && t < T; t++) {
+                    const int h = kvh * group + hi;
+                    const float *gv = Q_ROW(t, h) + Dh, li = l[hi * T + t];
+                    float *out = O_ROW(t, h), inv = li > 0 ? 1.0f / li : 0.0f;
+                    for (int e = 0; e < Dh; e++) out[e] = out[e] * inv * ag_sigmoid(gv[e]);
+                }
+    }
+#undef Q_ROW
+#undef O_ROW
 }
 
 static void attention(ag_context *c, const layer *l, int T, int32_t p0)
@@ -932,23 +1056,29 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
             s->tv->from_float(vv, V + ((size_t)j * n_ctx + pos) * s->vrow, Dh);
         }
     }
-    /* split-K when the (KV head, token block) items leave threads idle and
-     * every range gets at least 2 tiles of keys */
     const ag_kernel_level *kl = ag_kernels();
-    const int group = q->H / q->Hkv;
-    const bool i16 = s->tk_id == AG_TYPE_F16 && s->tv_id == AG_TYPE_F16 && kl->qk_f16_i16 && kl->pv_f16_i16 &&
-                     att_i16_shape(group, Dh, (size_t)T);
-    int nth = ag_pool_size(c->exec.pool), tb = att_rows(group) / group;
-    if (i16) { /* blocks of at most att_rows_i16 rows, as even as the tokens allow */
-        int cap = att_rows_i16(group) / group, n_blocks = (T + cap - 1) / cap;
-        tb = (T + n_blocks - 1) / n_blocks;
+    const int group = q->H / q->Hkv, nth = ag_pool_size(c->exec.pool);
+    if (s->tk_id == AG_TYPE_F16 && s->tv_id == AG_TYPE_F16 && kl->keys_i16 && kl->qk_i16 && kl->values_i16 &&
+        kl->pv_i16 && att_i16_shape(group, Dh, (size_t)T)) {
+        /* blocks of at most ATT_ROWS_I16 tokens, as even as the tokens
+         * allow; chunks of blocks when KV heads alone leave threads idle */
+        int nch = (nth + q->Hkv - 1) / q->Hkv, n_blocks = (T + ATT_ROWS_I16 - 1) / ATT_ROWS_I16;
+        if (n_blocks < nch) n_blocks = nch < T / 8 ? nch : max_i(T / 8, 1); /* blocks of 8 tokens or more */
+        int tb = (T + n_blocks - 1) / n_blocks;
+        n_blocks = (T + tb - 1) / tb;
+        att16_job j = {{q, l, s, T, p0, c->params.n_ctx}, tb, n_blocks, nch < n_blocks ? nch : n_blocks};
+        ag_pool_run(c->exec.pool, att16_worker, &j);
+    } else {
+        /* split-K when the (KV head, token block) items leave threads idle
+         * and every range gets at least 2 tiles of keys */
+        int tb = att_rows(group) / group;
+        int n_items = (T + tb - 1) / tb * q->Hkv, splits = n_items < nth ? nth / n_items : 1;
+        int min_tiles = (p0 + 1 + ATT_TILE - 1) / ATT_TILE;
+        while (splits > 1 && min_tiles < 2 * splits) splits--;
+        att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits, tb};
+        ag_pool_run(c->exec.pool, attn_worker, &j);
+        if (splits > 1) att_merge(&j, n_items);
     }
-    int n_items = (T + tb - 1) / tb * q->Hkv, splits = n_items < nth ? nth / n_items : 1;
-    int min_tiles = (p0 + 1 + ATT_TILE - 1) / ATT_TILE;
-    while (splits > 1 && min_tiles < 2 * splits) splits--;
-    att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits, tb, i16};
-    ag_pool_run(c->exec.pool, attn_worker, &j);
-    if (splits > 1) att_merge(&j, n_items);
     ag_matmul(&c->exec, &l->wo, s->y, s->y_w, T, s->tmp, q->d);
 }
 

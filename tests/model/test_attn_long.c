@@ -9,7 +9,10 @@
  * repeated) at every kernel level:
  *   - reference: one prefill call, 1 thread, f32 KV cache, all logits;
  *   - prefill with 1 thread (token blocks, several tiles: no split-K) with
- *     an f16, q8_0 and q4_0 cache, and decode token by token with 4 threads
+ *     an f16, q8_0 and q4_0 cache; with an f16 cache also all 320 tokens
+ *     in one call on 3 threads (the int16 path with several token blocks
+ *     per work item and the tokens split in chunks: 2 KV heads, 3
+ *     threads); and decode token by token with 4 threads
  *     (2 KV heads: every step from 4 tiles of keys on is split in 2) with
  *     an f32 and a q8_0 cache; the logits of the last 128 positions against
  *     the reference:
@@ -36,13 +39,13 @@
 #define N_CMP 128 /* compared positions: the last ones */
 
 /* logits of positions N_TOK - N_CMP .. N_TOK - 1 into out (N_CMP x V) */
-static int run(ag_model *m, const int32_t *tok, bool decode, int threads, ag_cache_type kv, float *out)
+static int run(ag_model *m, const int32_t *tok, bool decode, int threads, int batch, ag_cache_type kv, float *out)
 {
     ag_context_params cp = ag_context_default_params();
     cp.type_k = cp.type_v = kv;
     cp.n_ctx = 512;
     cp.n_threads = threads;
-    cp.n_batch = 64;
+    cp.n_batch = batch;
     ag_context *c;
     if (ag_context_create(m, &cp, &c) != AG_OK) return -1;
     const int V = ag_model_n_vocab(m);
@@ -78,21 +81,23 @@ int main(void)
     float *ref = malloc((size_t)N_CMP * V * sizeof(float)), *out = malloc((size_t)N_CMP * V * sizeof(float)),
           *again = malloc((size_t)N_CMP * V * sizeof(float));
     if (!ref || !out || !again) abort();
-    static const struct { ag_cache_type kv; const char *name; double nrmse, top1; int decode; } kvs[] = {
-        {AG_CACHE_F32, "f32", 1e-5, 1.0, 1},
-        {AG_CACHE_F16, "f16", 0.0002, 0.98, 0},
-        {AG_CACHE_Q8_0, "q8_0", 0.003, 0.98, 0},
-        {AG_CACHE_Q8_0, "q8_0", 0.003, 0.98, 1},
-        {AG_CACHE_Q4_0, "q4_0", 0.05, 0.95, 0},
+    static const struct { ag_cache_type kv; const char *name; double nrmse, top1; int decode, threads, batch; } kvs[] = {
+        {AG_CACHE_F32, "f32", 1e-5, 1.0, 1, 4, 64},
+        {AG_CACHE_F16, "f16", 0.0002, 0.98, 0, 1, 64},
+        {AG_CACHE_F16, "f16", 0.0002, 0.98, 0, 3, 320},
+        {AG_CACHE_Q8_0, "q8_0", 0.003, 0.98, 0, 1, 64},
+        {AG_CACHE_Q8_0, "q8_0", 0.003, 0.98, 1, 4, 64},
+        {AG_CACHE_Q4_0, "q4_0", 0.05, 0.95, 0, 1, 64},
     };
     for (int lv = 0; lv < ag_kernels_count(); lv++) {
         const char *level = ag_kernels_level(lv)->name;
         CHECK(ag_kernels_force(level) == ag_kernels_level(lv), "force level %s", level);
-        CHECK(run(m, tok, false, 1, AG_CACHE_F32, ref) == 0, "%s reference run: %s", level, ag_last_error());
+        CHECK(run(m, tok, false, 1, 64, AG_CACHE_F32, ref) == 0, "%s reference run: %s", level, ag_last_error());
         for (size_t k = 0; k < sizeof(kvs) / sizeof(kvs[0]); k++) {
-            const int decode = kvs[k].decode, threads = decode ? 4 : 1;
-            const char *path = decode ? "decode-4t" : "prefill-1t";
-            int rc = run(m, tok, decode, threads, kvs[k].kv, out);
+            const int decode = kvs[k].decode, threads = kvs[k].threads;
+            char path[32];
+            snprintf(path, sizeof(path), "%s-%dt%s", decode ? "decode" : "prefill", threads, kvs[k].batch > 64 ? "-1call" : "");
+            int rc = run(m, tok, decode, threads, kvs[k].batch, kvs[k].kv, out);
             CHECK(rc == 0, "%s kv %s %s: run failed: %s", level, kvs[k].name, path, ag_last_error());
             if (rc) continue;
             double nrmse, top1;
@@ -103,7 +108,7 @@ int main(void)
                   kvs[k].nrmse);
             CHECK(top1 >= kvs[k].top1, "%s kv %s %s: top1 %.4f < %.4f", level, kvs[k].name, path, top1, kvs[k].top1);
             if (decode && kvs[k].kv == AG_CACHE_Q8_0) {
-                CHECK(run(m, tok, true, threads, kvs[k].kv, again) == 0, "%s rerun", level);
+                CHECK(run(m, tok, true, threads, kvs[k].batch, kvs[k].kv, again) == 0, "%s rerun", level);
                 CHECK(memcmp(out, again, (size_t)N_CMP * V * sizeof(float)) == 0, "%s kv %s %s: two runs differ",
                       level, kvs[k].name, path);
             }

@@ -1,6 +1,6 @@
 /* attn.avx512.c: the attention's kernel-table entries at the "avx512" level
- * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, qk_f16_i16,
- * pv_f16_i16, quant_i16, to_f32; kernels.h).
+ * (exp_sum, pv_f32, qk_f16, qk_q8_0, pv_f16, pv_q8_0, keys_i16, qk_i16,
+ * values_i16, pv_i16, quant_i16, to_f32; kernels.h).
  * exp_sum, pv_f32 and to_f32 are the same algorithms as attn.avx2.c
  * (see there for the exp approximation and why), 16 lanes wide, with
  * AVX-512 masks for the tails (cheap here, unlike AVX2's vmaskmovps
@@ -40,7 +40,7 @@
  *    4 rows x 64 columns per register tile. bf16 (vdpbf16ps) was rejected:
  *    half vpdpbusd's products per instruction, and it would round the f16
  *    weights.
- *  - qk_f16_i16 / pv_f16_i16 (the f16 cache in prefill): the exact f32
+ *  - the int16 path (the f16 cache in prefill): the exact f32
  *    kernels above run near the FMA peak, and vpdpwssd (int16 pairs into
  *    int32) does twice an FMA's multiply-adds per instruction at the same
  *    rate here, so the f16 keys, values, queries and softmax weights are
@@ -57,11 +57,13 @@
  *    32-value block (cvt, scale, FMA). PV: the tile's values coded per
  *    dimension (vertical max over the keys), two keys per 32-bit lane; each
  *    4 rows' weights coded into 64 int16 on the stack; 4 rows x 64 columns
- *    per register tile, one flush per tile. The conversions cost about 1 us
- *    (keys) and 0.7 us (values) per 64-key tile, the arithmetic of ~16
- *    rows: the caller gives them many rows per call (qwen35.c). Measured
- *    (test_attn_ops --bench-i16, 128 rows, conversions included): QK 1.9x,
- *    PV 1.6x the f32 kernels. */
+ *    per register tile, one flush per tile. Coding a 64-key tile costs
+ *    about 1 us (keys) and 0.7 us (values), so keys_i16 / values_i16 code
+ *    it once into a buffer that qk_i16 / pv_i16 only read, for every query
+ *    row and head that sees the tile (qwen35.c). Measured (test_attn_ops
+ *    --bench-i16, Dh 256): ~440 GFLOP/s for QK and PV alike from 4 rows
+ *    on with the tile coded, 2.1x / 1.8x the f32 kernels; with one coding
+ *    per call of 128 rows, 1.9x / 1.6x. */
 #include "kernels/x86/x86_common.h"
 
 #include <math.h>
@@ -620,9 +622,9 @@ static void pv_q8_0_avx512(float *y, size_t ldy, const float *p, size_t ldp, con
     if (e < n) pvq_strip(y + e, ldy, c + (e / 32) * AG_PV_TILE, cs + e / 32, nb, vp + 4 * e, n, ng, nr, 2);
 }
 
-/* ---- the int16 path: qk_f16_i16, pv_f16_i16 (VNNI vpdpwssd) ---- */
+/* ---- the int16 path: keys_i16, qk_i16, values_i16, pv_i16 (VNNI vpdpwssd) ---- */
 
-/* Scratch of qk_f16_i16: the tile's key codes transposed at 0, 16 keys per
+/* keys_i16's buffer: the tile's key codes transposed at 0, 16 keys per
  * group g, for each pair i2 of values one 64-byte vector at byte
  * (g * n / 2 + i2) * 64 whose 32-bit lane j holds codes 2 i2, 2 i2 + 1 of
  * key sigma(j) (the order packs_epi32 leaves them in: sigma below; the
@@ -767,13 +769,17 @@ AG_INLINE void qki_rows(const uint8_t *kt, const float *dk, const uint8_t *a, si
     if (g < ng) qki_tile(kt, dk, a, as, n, y, ldy, nr, g, R, 1);
 }
 
-static void qk_f16_i16_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
-                              int64_t nr, int64_t nt, void *scratch)
+static void keys_i16_avx512(int64_t n, const void *w, size_t ws, int64_t nr, void *kt)
 {
-    const uint8_t *W = w, *A = a;
-    uint8_t *kt = scratch;
-    float *dk = (float *)(kt + (size_t)AG_PV_TILE * n * 2);
-    for (int64_t g = 0; g < (nr + 15) / 16; g++) qki_keys(W, ws, n, g, nr - 16 * g < 16 ? nr - 16 * g : 16, kt, dk);
+    float *dk = (float *)((uint8_t *)kt + (size_t)AG_PV_TILE * n * 2);
+    for (int64_t g = 0; g < (nr + 15) / 16; g++) qki_keys(w, ws, n, g, nr - 16 * g < 16 ? nr - 16 * g : 16, kt, dk);
+}
+
+static void qk_i16_avx512(int64_t n, const void *kt_, const void *a, size_t as, float *y, size_t ldy, int64_t nr,
+                          int64_t nt)
+{
+    const uint8_t *kt = kt_, *A = a;
+    const float *dk = (const float *)(kt + (size_t)AG_PV_TILE * n * 2);
     int64_t t = 0;
     for (; t + QKI_R <= nt; t += QKI_R) qki_rows(kt, dk, A + t * as, as, n, y + t * ldy, ldy, nr, QKI_R);
     switch (nt - t) {
@@ -786,7 +792,7 @@ static void qk_f16_i16_avx512(int64_t n, const void *w, size_t ws, const void *a
     }
 }
 
-/* Scratch of pv_f16_i16: the tile's value codes at 0, key pair kp and
+/* values_i16's buffer: the tile's value codes at 0, key pair kp and
  * dimension e at bytes (kp * n + e) * 4 (codes of keys 2 kp, 2 kp + 1;
  * the missing partner of an odd nk is 0), the dimension scales dv[e] at
  * byte AG_PV_TILE * n * 2, their inverses 8191 / max after them. */
@@ -888,12 +894,17 @@ AG_INLINE void pvi_rows(float *y, size_t ldy, const float *p, size_t ldp, const 
     if (e < n) pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 2); /* n % 64 == 32 */
 }
 
-static void pv_f16_i16_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *v, size_t ldv,
-                              int64_t nr, int64_t nk, int64_t n, void *scratch)
+static void values_i16_avx512(int64_t n, const void *v, size_t ldv, int64_t nk, void *vt)
 {
-    uint8_t *vp = scratch;
-    float *dv = (float *)(vp + (size_t)AG_PV_TILE * n * 2), *inv = dv + n;
-    pvi_values(v, ldv, nk, n, vp, dv, inv);
+    float *dv = (float *)((uint8_t *)vt + (size_t)AG_PV_TILE * n * 2);
+    pvi_values(v, ldv, nk, n, vt, dv, dv + n);
+}
+
+static void pv_i16_avx512(float *y, size_t ldy, const float *p, size_t ldp, const void *vt, int64_t nr, int64_t nk,
+                          int64_t n)
+{
+    const uint8_t *vp = vt;
+    const float *dv = (const float *)(vp + (size_t)AG_PV_TILE * n * 2);
     int64_t r = 0;
     for (; r + 4 <= nr; r += 4) pvi_rows(y + (size_t)r * ldy, ldy, p + (size_t)r * ldp, ldp, vp, dv, nk, n, 4);
     float *yr = y + (size_t)r * ldy;
@@ -999,8 +1010,10 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
     if (lv->k[AG_TYPE_Q8_0].act_fmt == AG_ACT_Q8_0S) lv->qk_q8_0 = qk_q8_0_avx512; /* reads q8_0s rows */
     lv->pv_f16 = pv_f16_avx512;
     lv->pv_q8_0 = pv_q8_0_avx512;
-    lv->qk_f16_i16 = qk_f16_i16_avx512;
-    lv->pv_f16_i16 = pv_f16_i16_avx512;
+    lv->keys_i16 = keys_i16_avx512;
+    lv->qk_i16 = qk_i16_avx512;
+    lv->values_i16 = values_i16_avx512;
+    lv->pv_i16 = pv_i16_avx512;
     lv->quant_i16 = quant_i16_avx512;
     lv->k[AG_TYPE_F16].to_f32 = to_f32_f16;
     lv->k[AG_TYPE_BF16].to_f32 = to_f32_bf16;

@@ -989,14 +989,14 @@ static void att16_worker(void *arg, int ith, int nth)
             const int nk = n_keys - k0 < ATT_TILE ? n_keys - k0 : ATT_TILE;
             kl->keys_i16(Dh, K + (size_t)k0 * s->krow, s->krow, nk, kt);
             kl->values_i16(Dh, V + (size_t)k0 * s->vrow, s->vrow, nk, vt);
-            int calls = 0, call = 0;
-            for (int b = ch; b < aj->n_blocks; b += aj->nch) calls += j->p0 + ((b + 1) * tb < T ? (b + 1) * tb : T) > k0 ? group : 0;
             for (int b = ch; b < aj->n_blocks; b += aj->nch) {
                 const int t0 = b * tb, t1 = t0 + tb < T ? t0 + tb : T;
                 if (j->p0 + t1 <= k0) continue; /* none of the block's tokens sees these keys */
                 for (int hi = 0; hi < group; hi++) {
                     const int h = kvh * group + hi, kn = k0 + ATT_TILE;
-                    if (++call == calls && kn < n_keys) { /* see prefetch_tile */
+                    /* the tile's last call: the item's last block (it sees every tile, n_keys being
+                     * its last token's keys), last head; see prefetch_tile */
+                    if (b + aj->nch >= aj->n_blocks && hi == group - 1 && kn < n_keys) {
                         const size_t nn = (size_t)(n_keys - kn < ATT_TILE ? n_keys - kn : ATT_TILE);
                         prefetch_tile(K + (size_t)kn * s->krow, nn * s->krow);
                         prefetch_tile(V + (size_t)kn * s->vrow, nn * s->vrow);

@@ -196,7 +196,8 @@ AG_API int ag_cache_type_parse(const char *name);
 typedef struct ag_context_params {
     uint32_t size;      /* = sizeof(ag_context_params) */
     int32_t n_ctx;      /* max positions in the sequence; 0 = min(4096, training context) */
-    int32_t n_batch;    /* max tokens per internal forward step; 0 = 64 */
+    int32_t n_batch;    /* max tokens per internal forward step; 0 = 64 per
+                           4096 positions of n_ctx, at most 256 */
     int32_t n_threads;  /* 0 = physical cores */
     ag_cache_type type_k, type_v; /* KV cache element types (default f16) */
 } ag_context_params;

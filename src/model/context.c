@@ -43,9 +43,17 @@ ag_status ag_context_params_resolve(ag_context_params *cp, int32_t n_ctx_train)
         return ag_fail(AG_ERR_INVALID_ARG, "context: unknown KV cache type %d/%d (f16, f32, q8_0 or q4_0)",
                        (int)cp->type_k, (int)cp->type_v);
     if (cp->n_ctx == 0) cp->n_ctx = n_ctx_train > 0 && n_ctx_train < 4096 ? n_ctx_train : 4096;
-    /* 64 tokens per step: prefill is as fast as with 512 (the kernels tile
-     * up to 64 tokens) and the scratch is 8x smaller */
-    if (cp->n_batch == 0) cp->n_batch = 64;
+    /* 64 tokens per step per 4096 positions of context, at most 256. Every
+     * step reads the whole KV cache (and codes it, for the int16 attention)
+     * and pays a partial last chunk, so a 150-token turn after a long
+     * history runs ~7% faster in one step than in 64 + 64 + 22; the scratch
+     * (~45 KiB a token for the 0.8B shape) stays ~6% of an f16 KV cache.
+     * Small contexts, where every MiB counts against the file size, keep
+     * 64 (the kernels tile up to 64 tokens; larger steps gain ~5% there). */
+    if (cp->n_batch == 0) {
+        int64_t b = 64 * (((int64_t)cp->n_ctx + 4095) / 4096);
+        cp->n_batch = (int32_t)(b < 256 ? b : 256);
+    }
     if (cp->n_batch > cp->n_ctx) cp->n_batch = cp->n_ctx;
     if (cp->n_threads <= 0) cp->n_threads = ag_physical_cores();
     return AG_OK;

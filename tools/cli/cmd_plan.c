@@ -129,7 +129,7 @@ int cmd_plan(int argc, char **argv)
         { "-t", "--threads", CLI_INT, &n_threads, 0, 4096, "N", "threads, 0 = physical cores", false,
           false, NULL },
         { "-b", "--batch-size", CLI_INT, &n_batch, 0, 1 << 20, "N",
-          "max tokens per forward step, 0 = 64", false, false, NULL },
+          "max tokens per forward step, 0 = 64 per 4096 of context (at most 256)", false, false, NULL },
         { NULL, "--snapshots", CLI_INT, &snaps, 0, 64, "N",
           "in-memory snapshots kept (airgap chat keeps 2)", false, false, NULL },
         { NULL, "--budget", CLI_STR, &budget_s, 0, 0, "SIZE",

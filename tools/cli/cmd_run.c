@@ -64,7 +64,7 @@ static size_t common_opts(gen_flags *g, cli_opt *o, size_t n, bool chat)
     o[n++] = (cli_opt){ "-t", "--threads", CLI_INT, &g->n_threads, 0, 4096, "N",
                         "threads, 0 = physical cores", false, false, NULL };
     o[n++] = (cli_opt){ "-b", "--batch-size", CLI_INT, &g->n_batch, 0, 1 << 20, "N",
-                        "max tokens per forward step, 0 = 64", false, false, NULL };
+                        "max tokens per forward step, 0 = 64 per 4096 of context (at most 256)", false, false, NULL };
     o[n++] = (cli_opt){ "-ctk", "--cache-type-k", CLI_STR, &g->ctk, 0, 0, "TYPE",
                         "K cache type: f16, f32, q8_0, q4_0", false, false, NULL };
     o[n++] = (cli_opt){ "-ctv", "--cache-type-v", CLI_STR, &g->ctv, 0, 0, "TYPE",

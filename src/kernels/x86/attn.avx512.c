@@ -912,9 +912,9 @@ AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp
  * pvi_tile(..., 4, 4) written out with the accumulators as named
  * variables: as an array, GCC kept them on the stack, stored them back
  * each tile and copied three through other registers every key pair
- * (0.80x of vpdpwssd's throughput against 0.87x now). Pinning them to
- * registers (register asm) was not safe: calls the sanitizers insert
- * clobber them. */
+ * (test_attn_ops --bench-i16, coded once: ~0.82x of vpdpwssd's peak rate
+ * then, ~0.85x now). Pinning them to registers (register asm) was faster
+ * still but not safe: calls that the sanitizers insert clobber them. */
 __attribute__((noinline)) static void pvi_tile44(float *y, size_t ldy, const int16_t *cp, const float *sp,
                                                  const uint8_t *vp, const float *dv, int64_t n, int64_t nkp)
 {

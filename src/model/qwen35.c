@@ -925,15 +925,6 @@ static void att_merge(const att_job *aj, int n_items)
     }
 }
 
-/* The int16 path (f16 cache, prefill): work items are (KV head, chunk of
- * token blocks; chunk c holds blocks c, c + nch, ...). An item codes its
- * query rows in place (proj's q slots: f32 values then dead), then walks
- * the key tiles once: each tile is coded once and serves every block and
- * every head of the GQA group, one kernel call per (block, head) whose rows
- * are that head's tokens at the output rows' stride. The outputs O
- * accumulate in the output rows themselves (y = gate), the running max and
- * sum of all the item's rows in thread scratch; gated at the end. Order and
- * units depend only on (T, p0, nth). */
 /* The next tile's keys and values, fetched during the current tile's last
  * kernel call. Read cold (the cache outgrows L3 at long contexts) they
  * stalled the coding; fetched earlier, the rows' traffic evicted them
@@ -945,6 +936,15 @@ static void prefetch_tile(const uint8_t *p, size_t len)
     for (size_t off = 0; off < len; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
 
+/* The int16 path (f16 cache, prefill): work items are (KV head, chunk of
+ * token blocks; chunk c holds blocks c, c + nch, ...). An item codes its
+ * query rows in place (proj's q slots: f32 values then dead), then walks
+ * the key tiles once: each tile is coded once and serves every block and
+ * every head of the GQA group, one kernel call per (block, head) whose rows
+ * are that head's tokens at the output rows' stride. The outputs O
+ * accumulate in the output rows themselves (y = gate), the running max and
+ * sum of all the item's rows in thread scratch; gated at the end. Order and
+ * units depend only on (T, p0, nth). */
 typedef struct att16_job {
     mix_job m;
     int tb, n_blocks, nch; /* tokens per block, blocks, chunks per KV head */

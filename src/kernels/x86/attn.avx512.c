@@ -137,7 +137,7 @@ static float max_f32_avx512(const float *x, int64_t n)
 
 /* ---- silu_mul ---- */
 
-/* x e^0/(1 + e^-x) from e = e^-|x| (in (0, 1], exp512's range):
+/* x / (1 + e^-x) from e = e^-|x| (in (0, 1], exp512's range):
  * x / (1 + e) for x >= 0, x e / (1 + e) below; a NaN x stays NaN */
 AG_INLINE __m512 silu512(__m512 x)
 {

@@ -540,7 +540,7 @@ static size_t dn_scratch_floats(const qwen35 *q, size_t T)
 {
     if (T < DN_CHUNK_MIN) return 0;
     size_t C = DN_CHUNK, Dk = (size_t)q->Dk, Dv = (size_t)q->Dv;
-    return 2 * C * C + 2 * C * Dv + 2 * C * Dk + Dk * Dv + 3 * C;
+    return Dk * Dv + 2 * C * C + C * Dv + 2 * C * Dk + 3 * C; /* Sm, then delta_chunk's */
 }
 
 /* One thread's scratch block: the attention's layout or delta_chunk's
@@ -1149,6 +1149,20 @@ static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int
 #undef SEQ_ROW
 }
 
+/* dst (cols x rows, row stride ldd) = src (rows x cols, row stride lds)
+ * transposed, in 16 x 16 blocks: each block's 16 source and 16 destination
+ * rows stay in L1 while it is copied. */
+static void transpose_f32(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols)
+{
+    enum { B = 16 };
+    for (int r0 = 0; r0 < rows; r0 += B)
+        for (int c0 = 0; c0 < cols; c0 += B) {
+            const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+        }
+}
+
 /* C tokens (t0 ...) of value head h (key head kh) in the chunked form of
  * docs/qwen35-spec.md 3.6, the same math as C delta_step calls up to
  * rounding. With Gamma_r the cumulative log-decay inside the chunk and S the
@@ -1160,13 +1174,19 @@ static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int
  *   o_r = e^G_r S^T q_r + sum_{s <= r} (q_r . k_s) e^(G_r - G_s) Unew_s
  *   S <- e^G_last S + sum_s e^(G_last - G_s) k_s Unew_s^T
  * Every exponent is <= 0, so nothing overflows. The products are small
- * row-major GEMMs through the kernel table's pv_f32 (y += p v); the state
- * is transposed once per chunk into Sm (S itself, Dk x Dv) for W S and
- * Q S, and updated in place through the transposed Unew. The outputs go to
- * s->y unscaled (the caller applies 1/sqrt(Dk) and the gated norm).
+ * row-major GEMMs through the kernel table's pv_f32 (y += p v) on Sm, S
+ * itself (Dk x Dv, row i = key i), which the caller transposes in from the
+ * stored layout before a call's first chunk and back out after its last
+ * (transpose_f32); each chunk reads and updates Sm. The outputs go to s->y
+ * unscaled (the caller applies 1/sqrt(Dk) and the gated norm).
  * Rejected: per-token dot products for the Gram matrices (one horizontal sum
- * per entry costs as much as the rest). */
-static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *scr)
+ * per entry costs as much as the rest); transposing the state in and out
+ * for every chunk, element by element as it was: a strided scalar copy of
+ * 64 KiB per head that, with the state cold in DRAM (a long attention
+ * cache streamed through L3 in between), took most of the DeltaNet's time
+ * (perf, 67-token turn after 8k keys: delta_worker 32 ms CPU against 19
+ * after 1k, ~75% of it in that loop; now 12 at both). */
+static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *Sm, float *scr)
 {
     const qwen35 *q = j->q;
     const layer *l = j->l;
@@ -1174,11 +1194,11 @@ static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *s
     const ag_kernel_level *kl = ag_kernels();
     const int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk, NC = DN_CHUNK;
     const size_t ld = (size_t)s->proj_w, ldo = (size_t)s->y_w;
-    float *A = scr, *P = A + NC * NC, *U = P + NC * NC, *UT = U + (size_t)NC * Dv, *Kt = UT + (size_t)NC * Dv;
-    float *Wn = Kt + (size_t)NC * Dk, *Sm = Wn + (size_t)NC * Dk, *G = Sm + (size_t)Dk * Dv, *eG = G + NC, *B = eG + NC;
+    float *A = scr, *P = A + NC * NC, *U = P + NC * NC, *Kt = U + (size_t)NC * Dv;
+    float *Wn = Kt + (size_t)NC * Dk, *G = Wn + (size_t)NC * Dk, *eG = G + NC, *B = eG + NC;
     const float *Q0 = s->proj + (size_t)t0 * ld + (size_t)kh * Dk, *K0 = Q0 + qk;
     const float *V0 = s->proj + (size_t)t0 * ld + 2 * qk + (size_t)h * Dv;
-    float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk, *O0 = s->y + (size_t)t0 * ldo + (size_t)h * Dv;
+    float *O0 = s->y + (size_t)t0 * ldo + (size_t)h * Dv;
 
     float acc = 0;
     for (int r = 0; r < C; r++) {
@@ -1189,8 +1209,7 @@ static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *s
         eG[r] = expf(acc);
     }
     /* Gram matrices K K^T and Q K^T (C x C, row stride C) */
-    for (int r = 0; r < C; r++)
-        for (int i = 0; i < Dk; i++) Kt[(size_t)i * C + r] = K0[(size_t)r * ld + i];
+    transpose_f32(Kt, (size_t)C, K0, ld, C, Dk);
     memset(A, 0, (size_t)C * C * sizeof(float));
     memset(P, 0, (size_t)C * C * sizeof(float));
     kl->pv_f32(A, (size_t)C, K0, ld, Kt, (size_t)C, C, Dk, C);
@@ -1214,8 +1233,6 @@ static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *s
             kl->pv_f32(w, (size_t)Dk, A + (size_t)r * C, (size_t)C, Wn, (size_t)Dk, 1, r, Dk);
         }
     }
-    for (int jv = 0; jv < Dv; jv++)
-        for (int i = 0; i < Dk; i++) Sm[(size_t)i * Dv + jv] = S[(size_t)jv * Dk + i];
     kl->pv_f32(U, (size_t)Dv, Wn, (size_t)Dk, Sm, (size_t)Dv, C, Dk, Dv); /* U = Unew */
     /* outputs: e^G_r (q_r S) + P Unew */
     for (int r = 0; r < C; r++) memset(O0 + (size_t)r * ldo, 0, (size_t)Dv * sizeof(float));
@@ -1223,14 +1240,14 @@ static void delta_chunk(const mix_job *j, int h, int kh, int t0, int C, float *s
     for (int r = 0; r < C; r++)
         for (int i = 0; i < Dv; i++) O0[(size_t)r * ldo + i] *= eG[r];
     kl->pv_f32(O0, ldo, P, (size_t)C, U, (size_t)Dv, C, C, Dv);
-    /* state: e^G_last S + (decayed Unew)^T K, in S's own (transposed) layout */
+    /* state: e^G_last S + K^T (decayed Unew) */
     const float eL = eG[C - 1];
     for (int c = 0; c < C; c++) {
         const float e = expf(G[C - 1] - G[c]);
-        for (int jv = 0; jv < Dv; jv++) UT[(size_t)jv * C + c] = e * U[(size_t)c * Dv + jv];
+        for (int jv = 0; jv < Dv; jv++) U[(size_t)c * Dv + jv] *= e;
     }
-    for (size_t i = 0; i < (size_t)Dk * Dv; i++) S[i] *= eL;
-    kl->pv_f32(S, (size_t)Dk, UT, (size_t)C, K0, ld, Dv, C, Dk);
+    for (size_t i = 0; i < (size_t)Dk * Dv; i++) Sm[i] *= eL;
+    kl->pv_f32(Sm, (size_t)Dv, Kt, (size_t)C, U, (size_t)Dv, Dk, C, Dv);
 }
 
 /* The DeltaNet mixer after the input projections, split across threads by
@@ -1260,8 +1277,11 @@ static void delta_worker(void *arg, int ith, int nth)
         for (int h = kh; h < q->Hv; h += q->Hk) {
             float *S = s->ssm[l->slot] + (size_t)h * Dv * Dk;
             if (j->T >= DN_CHUNK_MIN && s->dn) {
+                float *Sm = s->dn + (size_t)ith * s->dn_stride, *scr = Sm + (size_t)Dk * Dv;
+                transpose_f32(Sm, (size_t)Dv, S, (size_t)Dk, Dv, Dk);
                 for (int t0 = 0; t0 < j->T; t0 += DN_CHUNK)
-                    delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, s->dn + (size_t)ith * s->dn_stride);
+                    delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, Sm, scr);
+                transpose_f32(S, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
                 for (int t = 0; t < j->T; t++) {
                     float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
                     const float *z = s->gate + (size_t)t * s->gate_w + (size_t)h * Dv;

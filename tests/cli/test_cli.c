@@ -4,7 +4,8 @@
  * exit codes and output: help everywhere, synth -> info -> run/chat on the
  * synthetic model, tokenize on the fixture vocabulary, logits in both modes
  * against the exact fixture logits, determinism of seeded sampling, that a
- * second chat turn costs only its own tokens, and that damaged files and bad
+ * second chat turn costs only its own tokens (at a terminal, through
+ * script(1), not even the re-rendered answer), and that damaged files and bad
  * flags give one clear line and a non-zero exit. */
 #include "harness.h"
 #include "shell.h"
@@ -121,6 +122,25 @@ int main(void)
     if (s) p2 = atoi(s + 7);
     printf("chat prompt tokens: turn 1 %d, turn 2 %d\n", p1, p2);
     CHECK(p1 > 100 && p2 > 0 && p2 < p1 / 2, "chat turn costs: %d then %d", p1, p2);
+
+    /* at a terminal the first answer, as the template re-renders it, is
+     * processed while the user types: a message sent after that waits only
+     * for itself ("ok", its end, the assistant's opening and the generation
+     * prompt: 16 tokens here; the re-rendered answer would add 10+). Through
+     * script(1)'s pseudo-terminal, the second line sent 4 s later. */
+    if (sh("script -qec true /dev/null >/dev/null 2>&1") == 0) {
+        rc = sh("(printf 'tell me about the sea and the sky and the sun\\n'; sleep 4; printf 'ok\\n'; sleep 1) | "
+                "script -qec '%s chat -m cli_tiny.gguf -n 6 --seed 1' /dev/null | tr '\\r' '\\n' | "
+                "grep -a '^\\[prompt '", cli);
+        p1 = p2 = -1;
+        s = strstr(out_buf, "[prompt ");
+        if (s) p1 = atoi(s + 8), s = strstr(s + 8, "[prompt ");
+        if (s) p2 = atoi(s + 8);
+        printf("chat at a terminal, prompt tokens: turn 1 %d, turn 2 %d\n", p1, p2);
+        CHECK(rc == 0 && p1 > 20 && p2 > 0 && p2 <= 20, "chat at a terminal: turn costs %d then %d", p1, p2);
+    } else {
+        printf("script(1) cannot make a pseudo-terminal here: chat at a terminal not tested\n");
+    }
 
     /* damaged and missing files: non-zero exit, one line on stderr */
     FILE *in = fopen("cli_tiny.gguf", "rb"), *o = fopen("cli_trunc.gguf", "wb");

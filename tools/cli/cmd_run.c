@@ -24,6 +24,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -649,12 +650,11 @@ static void chat_save(session *s, chat *ch)
     free(blob);
 }
 
-/* The conversation rendered with the generation prompt, split where the
- * answer's own opening ends: prefix = everything up to and including the
- * last "<|im_start|>assistant\n", gen = the rest ("<think>\n\n</think>\n\n"
- * or "<think>\n"). The prefix is what the next turn's render shares. */
-static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **pre, size_t *n_pre,
-                             int32_t **gen, size_t *n_gen)
+/* The conversation rendered (with the generation prompt if gen_prompt),
+ * split after the last occurrence of marker: *pre = the tokens of the text
+ * up to there, *rest (if rest is not NULL) those of the remainder. */
+static ag_status chat_render_split(session *s, const chat *ch, bool gen_prompt, bool think, const char *marker,
+                                   int32_t **pre, size_t *n_pre, int32_t **rest, size_t *n_rest)
 {
     ag_chat_message *m = calloc(ch->n ? ch->n : 1, sizeof(*m));
     if (!m)
@@ -664,7 +664,7 @@ static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **p
         m[i].content = ch->msgs[i].content;
     }
     ag_chat_options opt = ag_chat_default_options();
-    opt.add_generation_prompt = true;
+    opt.add_generation_prompt = gen_prompt;
     opt.enable_thinking = think;
     char *text = NULL;
     size_t len = 0;
@@ -672,13 +672,12 @@ static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **p
     free(m);
     if (st != AG_OK)
         return st;
-    static const char open[] = "<|im_start|>assistant\n";
     size_t split = len;
-    for (const char *p = text; (p = strstr(p, open)) != NULL; p++)
-        split = (size_t)(p - text) + sizeof(open) - 1;
+    for (const char *p = text; (p = strstr(p, marker)) != NULL; p++)
+        split = (size_t)(p - text) + strlen(marker);
     st = cli_tokenize(s->model, text, split, true, pre, n_pre);
-    if (st == AG_OK)
-        st = cli_tokenize(s->model, text + split, len - split, true, gen, n_gen);
+    if (st == AG_OK && rest)
+        st = cli_tokenize(s->model, text + split, len - split, true, rest, n_rest);
     if (st != AG_OK) {
         free(*pre);
         *pre = NULL;
@@ -687,13 +686,63 @@ static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **p
     return st;
 }
 
+/* The conversation rendered with the generation prompt, split where the
+ * answer's own opening ends: prefix = everything up to and including the
+ * last "<|im_start|>assistant\n", gen = the rest ("<think>\n\n</think>\n\n"
+ * or "<think>\n"). The prefix is what the next turn's render shares. */
+static ag_status chat_tokens(session *s, const chat *ch, bool think, int32_t **pre, size_t *n_pre,
+                             int32_t **gen, size_t *n_gen)
+{
+    return chat_render_split(s, ch, true, think, "<|im_start|>assistant\n", pre, n_pre, gen, n_gen);
+}
+
+/* Between turns, before the next message is read: processes what the next
+ * turn shares whatever the user writes -- the last answer as the template
+ * re-renders it (without its thinking block), then the next user message's
+ * opening "<|im_start|>user\n" (or, before the first turn, the system
+ * prompt). At a terminal this runs after the prompt is shown, while the
+ * user reads and types, so a message typed after it finished waits only for
+ * itself; the caller counts it into the turn's time and tokens whenever the
+ * message was already waiting (piped input, or typed ahead). Ctrl-C here is
+ * Ctrl-C at the prompt: returns false. *n_fed receives the tokens
+ * processed. A context too full for it leaves it to the next turn, whose
+ * resume checks the tokens: a message whose first bytes tokenize together
+ * with the opening only falls back to the turn boundary. */
+static bool chat_ahead(session *s, chat *ch, const gen_flags *g, size_t *n_fed)
+{
+    *n_fed = 0;
+    if (!chat_push(ch, "user", ""))
+        return true;
+    int32_t *toks = NULL;
+    size_t n = 0, reused = 0;
+    ag_status st = chat_render_split(s, ch, false, g->think, "<|im_start|>user\n", &toks, &n, NULL, NULL);
+    chat_pop(ch);
+    if (st == AG_OK)
+        st = ag_context_resume(s->ctx, ch->snaps, 2, toks, n, &reused);
+    if (st == AG_OK && reused < n && n < (size_t)ag_context_n_ctx(s->ctx)) {
+        if (g->verbose)
+            print_feed(s, toks + reused, n - reused);
+        int32_t before = ag_context_n_past(s->ctx);
+        st = ag_decode(s->ctx, toks + reused, n - reused, false);
+        *n_fed = (size_t)(ag_context_n_past(s->ctx) - before);
+        for (size_t i = reused; i < reused + *n_fed; i++)
+            ag_sampler_accept(s->smp, toks[i]);
+    }
+    if (st != AG_OK && st != AG_ERR_ABORTED && st != AG_ERR_CONTEXT_FULL)
+        fprintf(stderr, "airgap: warning: could not prepare the next turn: %s\n", ag_last_error());
+    free(toks);
+    return st != AG_ERR_ABORTED;
+}
+
 typedef enum { TURN_OK, TURN_SKIP, TURN_FAIL, TURN_INTERRUPTED } turn_rc;
 
 /* One answer to the conversation as it stands (its last message is the
  * user's). Resumes from the longest saved point (the context itself, or a
  * turn-boundary snapshot), feeds the rest of the prefix, snapshots the new
- * boundary, then feeds the generation prompt and generates. */
-static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_start)
+ * boundary, then feeds the generation prompt and generates. n_ahead tokens
+ * processed in t_ahead seconds by chat_ahead count into the stats (the
+ * caller passes 0 when the message arrived after that work). */
+static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_start, size_t n_ahead, double t_ahead)
 {
     int32_t *pre = NULL, *gen = NULL;
     size_t n_pre = 0, n_gen = 0, reused = 0;
@@ -749,8 +798,8 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
     end_line(s);
     if (stop == GEN_ERROR)
         return TURN_FAIL;
-    gs.n_prompt += n_pre - reused;
-    gs.t_prompt += t_pre;
+    gs.n_prompt += n_pre - reused + n_ahead;
+    gs.t_prompt += t_pre + t_ahead;
     if (!chat_push(ch, "assistant", s->capture ? s->capture : "")) {
         cli_fail_msg("out of memory");
         return TURN_FAIL;
@@ -763,6 +812,13 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
         fprintf(stderr, "(%s)\n", stop_note(stop));
     print_stats(s, &gs);
     return TURN_OK;
+}
+
+/* Whether a line (or EOF) is waiting on the terminal / pipe right now. */
+static bool stdin_waiting(void)
+{
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
 }
 
 static void chat_help(void)
@@ -794,8 +850,10 @@ int cmd_chat(int argc, char **argv)
         "Interactive chat: reads one user message per line from stdin and streams the\n"
         "answers to stdout (a stats line per answer on stderr). Earlier turns are never\n"
         "re-read: each turn resumes from the snapshot kept at the previous turn's\n"
-        "boundary and processes only what is new (the previous answer as the template\n"
-        "re-renders it, and the new message).\n"
+        "boundary and processes only what is new. What the next turn shares whatever\n"
+        "the user writes (the answer as the template re-renders it, the next message's\n"
+        "opening; the system prompt before the first) is processed while waiting for\n"
+        "the next message, so its time to first token covers the message itself.\n"
         "Commands: /regen, /reset (clear the conversation, keep --system), /exit, /quit, EOF.\n"
         "Ctrl-C stops the current answer; Ctrl-C at the prompt (or twice) exits.",
         "  airgap chat -m Qwen3.5-0.8B-Q4_K_M.gguf --system \"You are terse.\"\n"
@@ -852,10 +910,36 @@ int cmd_chat(int argc, char **argv)
     char *line = NULL;
     size_t line_cap = 0;
     for (;;) {
+        /* t_ready: when the next message was known to be waiting (0: it
+         * came after chat_ahead, which then is not part of its wait) */
+        double t_ready = 0;
+        bool eof = false;
         if (tty) {
             fputs("> ", stderr);
             fflush(stderr);
+            if (stdin_waiting())
+                t_ready = cli_now();
+        } else {
+            int c = getc(stdin); /* blocks until the next message (or EOF) is there */
+            if (c == EOF)
+                eof = true;
+            else
+                ungetc(c, stdin);
+            t_ready = cli_now();
         }
+        size_t n_ahead = 0;
+        double t_prep = cli_now();
+        if (!eof && !chat_ahead(&s, &ch, &g, &n_ahead)) {
+            if (tty)
+                fputc('\n', stderr);
+            rc = CLI_INTERRUPTED;
+            break;
+        }
+        double t_ahead = cli_now() - t_prep;
+        if (!t_ready && stdin_waiting())
+            t_ready = t_prep; /* sent while the turn was being prepared */
+        if (!t_ready)
+            n_ahead = 0, t_ahead = 0;
         errno = 0;
         ssize_t r = getline(&line, &line_cap, stdin);
         if (r < 0) {
@@ -889,7 +973,7 @@ int cmd_chat(int argc, char **argv)
             fprintf(stderr, "(conversation cleared)\n");
             continue;
         }
-        double t_start = cli_now();
+        double t_start = t_ready ? t_ready : cli_now();
         if (is_cmd(line, "/regen")) {
             if (!ch.n || strcmp(ch.msgs[ch.n - 1].role, "assistant") != 0) {
                 fprintf(stderr, "(nothing to regenerate)\n");
@@ -900,7 +984,7 @@ int cmd_chat(int argc, char **argv)
             rc = cli_fail_msg("out of memory");
             break;
         }
-        turn_rc tr = chat_turn(&s, &ch, &g, t_start);
+        turn_rc tr = chat_turn(&s, &ch, &g, t_start, n_ahead, t_ahead);
         if (tr == TURN_FAIL) {
             rc = CLI_FAIL;
             break;

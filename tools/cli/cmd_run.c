@@ -780,12 +780,12 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
         cli_fail(st);
         return TURN_FAIL;
     }
-    ag_snapshot *snap = NULL;
-    if (ag_snapshot_take(s->ctx, &snap) == AG_OK) {
-        ag_snapshot_free(ch->snaps[0]);
-        ch->snaps[0] = ch->snaps[1];
-        ch->snaps[1] = snap;
-    }
+    /* the oldest boundary goes first, so that no more than the two the
+     * memory plan counts (n_snapshots) are ever held at once */
+    ag_snapshot_free(ch->snaps[0]);
+    ch->snaps[0] = ch->snaps[1];
+    if (ag_snapshot_take(s->ctx, &ch->snaps[1]) != AG_OK)
+        ch->snaps[1] = NULL;
     s->capturing = true;
     s->cap_len = 0;
     if (s->capture)

@@ -28,6 +28,16 @@ static long file_size(const char *path)
     return n;
 }
 
+/* The prompt token counts of the first two chat stats lines in out_buf
+ * ("[prompt N tok, ..."), -1 where missing. */
+static void turn_prompt_tokens(int *p1, int *p2)
+{
+    *p1 = *p2 = -1;
+    const char *s = strstr(out_buf, "[prompt ");
+    if (s) *p1 = atoi(s + 8), s = strstr(s + 8, "[prompt ");
+    if (s) *p2 = atoi(s + 8);
+}
+
 static double logits_nrmse(const char *a, const char *b, long n, int *top1, int V)
 {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -116,10 +126,8 @@ int main(void)
             "%s chat -m cli_tiny.gguf -n 6 --seed 1 --system 'you are a helpful assistant who answers with care "
             "and detail about every topic under the sun, always' 2>&1 >/dev/null | grep 'prompt'", cli);
     CHECK(rc == 0, "chat: rc %d", rc);
-    int p1 = -1, p2 = -1;
-    char *s = strstr(out_buf, "prompt ");
-    if (s) p1 = atoi(s + 7), s = strstr(s + 7, "prompt ");
-    if (s) p2 = atoi(s + 7);
+    int p1, p2;
+    turn_prompt_tokens(&p1, &p2);
     printf("chat prompt tokens: turn 1 %d, turn 2 %d\n", p1, p2);
     CHECK(p1 > 100 && p2 > 0 && p2 < p1 / 2, "chat turn costs: %d then %d", p1, p2);
 
@@ -132,10 +140,7 @@ int main(void)
         rc = sh("(printf 'tell me about the sea and the sky and the sun\\n'; sleep 4; printf 'ok\\n'; sleep 1) | "
                 "script -qec '%s chat -m cli_tiny.gguf -n 6 --seed 1' /dev/null | tr '\\r' '\\n' | "
                 "grep -a '^\\[prompt '", cli);
-        p1 = p2 = -1;
-        s = strstr(out_buf, "[prompt ");
-        if (s) p1 = atoi(s + 8), s = strstr(s + 8, "[prompt ");
-        if (s) p2 = atoi(s + 8);
+        turn_prompt_tokens(&p1, &p2);
         printf("chat at a terminal, prompt tokens: turn 1 %d, turn 2 %d\n", p1, p2);
         CHECK(rc == 0 && p1 > 20 && p2 > 0 && p2 <= 20, "chat at a terminal: turn costs %d then %d", p1, p2);
     } else {

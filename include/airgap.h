@@ -291,6 +291,17 @@ AG_API ag_status ag_snapshot_take(const ag_context *c, ag_snapshot **out);
 AG_API ag_status ag_snapshot_restore(ag_context *c, const ag_snapshot *s);
 AG_API void ag_snapshot_free(ag_snapshot *s);
 AG_API const int32_t *ag_snapshot_tokens(const ag_snapshot *s, size_t *n);
+/* ag_decode, and *snap receives the snapshot (as ag_snapshot_take) of the
+ * sequence after the first `at` of the tokens (1 <= at <= n), with token
+ * at - 1's logits. The same steps run all n tokens: the ones after the
+ * point do not wait for a second pass over the weights and the KV cache, as
+ * they would in ag_decode(at), ag_snapshot_take, ag_decode(the rest) (a chat
+ * turn: its boundary, then the generation prompt). The snapshot is that
+ * sequence's state exactly when the point ends a step (n_batch tokens), else
+ * within the rounding of the steps' other grouping. *snap is NULL on failure;
+ * an error leaves the context as ag_decode's would. */
+AG_API ag_status ag_decode_snap(ag_context *c, const int32_t *tokens, size_t n, bool all_logits, size_t at,
+                                ag_snapshot **snap);
 
 /* Prepares the context to process tokens[0, n): finds the longest state whose
  * tokens are a prefix of them -- the context as it is, or any restorable

@@ -53,6 +53,25 @@ typedef struct ag_state_seg {
     bool per_pos;
 } ag_state_seg;
 
+/* A point inside a forward step whose state a snapshot keeps (ag_decode_snap):
+ * after the step's first `at` tokens (0 < at < n). rec receives the state's
+ * non-per-position segments as they stood there, concatenated in
+ * state_segs order; the step's logits are then two rows, token at - 1's and
+ * the last token's. */
+typedef struct ag_mark {
+    int32_t at;
+    uint8_t *rec;
+} ag_mark;
+
+/* A snapshot of n tokens of c (model/state.c) with room for them, the
+ * recurrent state (*rec) and, if logits != NULL, one logits row, all to be
+ * filled: by the caller (ag_decode_snap), or the tokens from an array
+ * (set_tokens, s's n of them) and the state from the context as it is now
+ * (fill). */
+ag_status ag_snapshot_new(const ag_context *c, int32_t n, ag_snapshot **out, uint8_t **rec, float **logits);
+void ag_snapshot_set_tokens(ag_snapshot *s, const int32_t *tokens);
+ag_status ag_snapshot_fill(const ag_context *c, ag_snapshot *s);
+
 typedef struct ag_arch {
     const char *name;
     /* Reads hparams and binds tensors; sets m->impl, n_embd, n_layer, desc. */
@@ -63,8 +82,10 @@ typedef struct ag_arch {
     void (*ctx_free)(ag_context *c);
     void (*ctx_reset)(ag_context *c);
     /* Runs n <= n_batch tokens at positions n_past..; writes logits for every
-     * token (all) or the last one (!all) to logits when logits != NULL. */
-    ag_status (*forward)(ag_context *c, const int32_t *tokens, int32_t n, float *logits, bool all);
+     * token (all) or the last one (!all) to logits when logits != NULL.
+     * mark (may be NULL; never with all): see ag_mark. */
+    ag_status (*forward)(ag_context *c, const int32_t *tokens, int32_t n, float *logits, bool all,
+                         const ag_mark *mark);
     /* Fills kv, recurrent, scratch (and adds its copied tensors to metadata)
      * for the model whose header is m->gguf (m has path, gguf, arch_name,
      * n_vocab only: nothing is bound) and resolved params cp. */

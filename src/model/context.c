@@ -130,12 +130,27 @@ void ag_context_set_abort(ag_context *c, bool (*should_abort)(void *), void *use
     c->abort_user = user;
 }
 
-ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_logits)
+/* Room for rows logits rows. */
+static ag_status logits_cap(ag_context *c, size_t rows)
 {
-    if (!c) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: context is NULL");
-    if (n == 0) return AG_OK;
-    if (!tokens) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: tokens is NULL");
+    if (rows <= c->logits_cap_rows) return AG_OK;
+    size_t V = (size_t)c->model->n_vocab, bytes = rows * V * sizeof(float);
+    if (bytes / rows / sizeof(float) != V)
+        return ag_fail(AG_ERR_NOMEM, "ag_decode: logits for %zu tokens do not fit in memory", rows);
+    float *l = realloc(c->logits, bytes);
+    if (!l) return ag_fail(AG_ERR_NOMEM, "ag_decode: out of memory for logits of %zu tokens (%zu MiB)", rows, bytes >> 20);
+    c->logits = l;
+    c->logits_cap_rows = rows;
+    return AG_OK;
+}
+
+/* ag_decode, and with at > 0 the snapshot after tokens[0, at) into *snap.
+ * The step that holds the mark runs it inside (ag_mark) unless the mark
+ * ends the step; the snapshot is then the state after that step. */
+static ag_status decode(ag_context *c, const int32_t *tokens, size_t n, bool all_logits, size_t at, ag_snapshot **snap)
+{
     const ag_model *m = c->model;
+    const size_t V = (size_t)m->n_vocab;
     if (n > (size_t)(c->params.n_ctx - c->n_past))
         return ag_fail(AG_ERR_CONTEXT_FULL, "context full: %d positions used + %zu new tokens > n_ctx %d", c->n_past,
                        n, c->params.n_ctx);
@@ -145,37 +160,77 @@ ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_log
                            tokens[i], i, m->n_vocab);
 
     size_t rows = all_logits ? n : 1;
-    if (rows > c->logits_cap_rows) {
-        size_t bytes = rows * (size_t)m->n_vocab * sizeof(float);
-        if (bytes / rows / sizeof(float) != (size_t)m->n_vocab)
-            return ag_fail(AG_ERR_NOMEM, "ag_decode: logits for %zu tokens do not fit in memory", rows);
-        float *l = realloc(c->logits, bytes);
-        if (!l) return ag_fail(AG_ERR_NOMEM, "ag_decode: out of memory for logits of %zu tokens (%zu MiB)", rows, bytes >> 20);
-        c->logits = l;
-        c->logits_cap_rows = rows;
-    }
+    /* a mark inside a step without all_logits: that step's two rows */
+    ag_status st = logits_cap(c, rows > 1 || at == 0 ? rows : 2);
+    if (st != AG_OK) return st;
     c->logits_rows = 0;
+    ag_snapshot *sn = NULL;
+    uint8_t *rec = NULL;
+    float *snap_logits = NULL;
+    if (at > 0) {
+        st = ag_snapshot_new(c, c->n_past + (int32_t)at, &sn, &rec, &snap_logits);
+        if (st != AG_OK) return st;
+    }
 
     /* With an abort callback, steps are kept short so a stop request is
      * honoured quickly; the state always holds whole steps. */
     size_t step = (size_t)c->params.n_batch;
     if (c->should_abort && step > 64) step = 64;
     for (size_t done = 0; done < n;) {
-        if (c->should_abort && c->should_abort(c->abort_user))
-            return ag_fail(AG_ERR_ABORTED, "aborted after %zu of %zu tokens", done, n);
+        if (c->should_abort && c->should_abort(c->abort_user)) {
+            st = ag_fail(AG_ERR_ABORTED, "aborted after %zu of %zu tokens", done, n);
+            break;
+        }
         size_t cnt = n - done < step ? n - done : step;
-        bool last = done + cnt == n;
-        float *out = all_logits ? c->logits + done * (size_t)m->n_vocab : (last ? c->logits : NULL);
+        bool last = done + cnt == n, marked = done < at && at <= done + cnt;
+        ag_mark mk = {(int32_t)(at - done), rec};
+        const ag_mark *mark = marked && at < done + cnt ? &mk : NULL;
+        float *out = all_logits ? c->logits + done * V : last || mark ? c->logits : marked ? snap_logits : NULL;
         memcpy(c->tokens + c->n_past, tokens + done, cnt * sizeof(int32_t));
         c->kv_valid = c->n_past; /* rows past here were computed for other tokens */
-        ag_status st = m->arch->forward(c, tokens + done, (int32_t)cnt, out, all_logits);
-        if (st != AG_OK) return st;
+        st = m->arch->forward(c, tokens + done, (int32_t)cnt, out, all_logits, mark);
+        if (st != AG_OK) break;
         c->n_past += (int32_t)cnt;
         c->kv_valid = c->n_past;
+        if (marked) {
+            ag_snapshot_set_tokens(sn, c->tokens);
+            /* the mark's logits row: in all_logits' rows, or the first of a
+             * marked step's two, or the last of this step (written to
+             * snap_logits itself unless it was the last step) */
+            if (all_logits) memcpy(snap_logits, c->logits + (at - 1) * V, V * sizeof(float));
+            else if (mark) memcpy(snap_logits, c->logits, V * sizeof(float));
+            else if (last) memcpy(snap_logits, c->logits, V * sizeof(float));
+            if (mark && !all_logits && last) memmove(c->logits, c->logits + V, V * sizeof(float));
+            if (!mark && (st = ag_snapshot_fill(c, sn)) != AG_OK) break; /* the mark ends this step: the state as it is */
+        }
         done += cnt;
     }
+    if (st != AG_OK) {
+        ag_snapshot_free(sn);
+        return st;
+    }
     c->logits_rows = rows;
+    if (snap) *snap = sn;
     return AG_OK;
+}
+
+ag_status ag_decode(ag_context *c, const int32_t *tokens, size_t n, bool all_logits)
+{
+    if (!c) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: context is NULL");
+    if (n == 0) return AG_OK;
+    if (!tokens) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode: tokens is NULL");
+    return decode(c, tokens, n, all_logits, 0, NULL);
+}
+
+ag_status ag_decode_snap(ag_context *c, const int32_t *tokens, size_t n, bool all_logits, size_t at, ag_snapshot **snap)
+{
+    if (snap) *snap = NULL;
+    if (!c || !snap) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode_snap: %s is NULL", c ? "snap" : "context");
+    if (!tokens && n) return ag_fail(AG_ERR_INVALID_ARG, "ag_decode_snap: tokens is NULL");
+    if (at == 0 || at > n)
+        return ag_fail(AG_ERR_INVALID_ARG, "ag_decode_snap: the snapshot point %zu is outside the %zu tokens (1..%zu)",
+                       at, n, n);
+    return decode(c, tokens, n, all_logits, at, snap);
 }
 
 const float *ag_get_logits(const ag_context *c, size_t i)

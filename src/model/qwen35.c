@@ -752,6 +752,7 @@ typedef struct {
     int T;
     int32_t p0;
     int n_ctx;
+    const ag_mark *mark; /* DeltaNet: the state to keep mid-step, or NULL */
 } mix_job;
 
 /* Attention, split across threads by (KV head, block of tokens) and, when
@@ -1071,7 +1072,7 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
         if (n_blocks < nch) n_blocks = nch < T / 8 ? nch : max_i(T / 8, 1); /* blocks of 8 tokens or more */
         int tb = (T + n_blocks - 1) / n_blocks;
         n_blocks = (T + tb - 1) / tb;
-        att16_job j = {{q, l, s, T, p0, c->params.n_ctx}, tb, n_blocks, nch < n_blocks ? nch : n_blocks};
+        att16_job j = {{q, l, s, T, p0, c->params.n_ctx, NULL}, tb, n_blocks, nch < n_blocks ? nch : n_blocks};
         ag_pool_run(c->exec.pool, att16_worker, &j);
     } else {
         /* split-K when the (KV head, token block) items leave threads idle
@@ -1080,7 +1081,7 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
         int n_items = (T + tb - 1) / tb * q->Hkv, splits = n_items < nth ? nth / n_items : 1;
         int min_tiles = (p0 + 1 + ATT_TILE - 1) / ATT_TILE;
         while (splits > 1 && min_tiles < 2 * splits) splits--;
-        att_job j = {{q, l, s, T, p0, c->params.n_ctx}, splits, tb};
+        att_job j = {{q, l, s, T, p0, c->params.n_ctx, NULL}, splits, tb};
         ag_pool_run(c->exec.pool, attn_worker, &j);
         if (splits > 1) att_merge(&j, n_items);
     }
@@ -1101,7 +1102,7 @@ static void l2norm(float *v, int n, float eps)
  * an overwritten row. Channels are independent, so threads may run disjoint
  * ranges at once. One token (decode) takes a shorter path: each state value
  * is read once, used, and shifted down a row, with no copy of the state. */
-static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int c0, int c1)
+static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int c0, int c1, int at, float *cap)
 {
     int Cc = q->Cc, Kc = q->Kc, hist = Kc - 1;
     float *old = s->convhist, *cst = s->conv[l->slot];
@@ -1130,6 +1131,8 @@ static void conv_channels(const qwen35 *q, const layer *l, qstate *s, int T, int
     for (int r = 0; r < hist; r++) memcpy(old + (size_t)r * Cc + c0, cst + (size_t)r * Cc + c0, nb);
 #define SEQ_ROW(r) ((r) < hist ? old + (size_t)(r) * Cc : s->proj + (size_t)((r) - hist) * s->proj_w)
     for (int r = 0; r < hist; r++) memcpy(cst + (size_t)r * Cc + c0, SEQ_ROW(T + r) + c0, nb);
+    if (cap) /* the state after the first at tokens (ag_mark), before the outputs overwrite the inputs */
+        for (int r = 0; r < hist; r++) memcpy(cap + (size_t)r * Cc + c0, SEQ_ROW(at + r) + c0, nb);
     /* taps outermost over blocks of CONV_BLK channels, so the inner loops
      * run along the channels (vectorizable); the block's sums wait in acc
      * because out is also the last tap's input */
@@ -1270,10 +1273,17 @@ static void delta_worker(void *arg, int ith, int nth)
     int Dk = q->Dk, Dv = q->Dv, qk = q->Hk * Dk;
     float scale = 1.0f / sqrtf((float)Dk);
     const ag_kernel_level *kl = ag_kernels();
+    /* ag_mark: this layer's conv and recurrent state after token at - 1, at
+     * their place among the snapshot's segments (qwen35_state_segs' order) */
+    const int at = j->mark ? j->mark->at : j->T;
+    const size_t conv_n = (size_t)(q->Kc - 1) * q->Cc, ssm_n = (size_t)q->Hv * q->Dv * q->Dk;
+    float *cap_conv = j->mark ? (float *)j->mark->rec + (size_t)l->slot * (conv_n + ssm_n) : NULL;
+    float *cap_ssm = cap_conv ? cap_conv + conv_n : NULL;
     for (int kh = ith; kh < q->Hk; kh += nth) {
-        conv_channels(q, l, s, j->T, kh * Dk, (kh + 1) * Dk);
-        conv_channels(q, l, s, j->T, qk + kh * Dk, qk + (kh + 1) * Dk);
-        for (int h = kh; h < q->Hv; h += q->Hk) conv_channels(q, l, s, j->T, 2 * qk + h * Dv, 2 * qk + (h + 1) * Dv);
+        conv_channels(q, l, s, j->T, kh * Dk, (kh + 1) * Dk, at, cap_conv);
+        conv_channels(q, l, s, j->T, qk + kh * Dk, qk + (kh + 1) * Dk, at, cap_conv);
+        for (int h = kh; h < q->Hv; h += q->Hk)
+            conv_channels(q, l, s, j->T, 2 * qk + h * Dv, 2 * qk + (h + 1) * Dv, at, cap_conv);
         for (int t = 0; t < j->T; t++) {
             float *row = s->proj + (size_t)t * s->proj_w;
             l2norm(row + (size_t)kh * Dk, Dk, q->eps);
@@ -1284,8 +1294,14 @@ static void delta_worker(void *arg, int ith, int nth)
             if (j->T >= DN_CHUNK_MIN && s->dn) {
                 float *Sm = s->dn + (size_t)ith * s->dn_stride, *scr = Sm + (size_t)Dk * Dv;
                 transpose_f32(Sm, (size_t)Dv, S, (size_t)Dk, Dv, Dk);
-                for (int t0 = 0; t0 < j->T; t0 += DN_CHUNK)
-                    delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, Sm, scr);
+                /* chunks up to the mark, then from it (at == T: no mark) */
+                for (int t0 = 0; t0 < at; t0 += DN_CHUNK)
+                    delta_chunk(j, h, kh, t0, at - t0 < DN_CHUNK ? at - t0 : DN_CHUNK, Sm, scr);
+                if (cap_ssm) {
+                    transpose_f32(cap_ssm + (size_t)h * Dv * Dk, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
+                    for (int t0 = at; t0 < j->T; t0 += DN_CHUNK)
+                        delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, Sm, scr);
+                }
                 transpose_f32(S, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
                 for (int t = 0; t < j->T; t++) {
                     float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
@@ -1305,6 +1321,7 @@ static void delta_worker(void *arg, int ith, int nth)
                 float *o = s->y + (size_t)t * s->y_w + (size_t)h * Dv;
                 /* decay, retrieve, delta write, read-out; (e^g S) k = e^g (S k) */
                 kl->delta_step(S, Dv, Dk, kv, qv, vv, expf(g), beta, o);
+                if (cap_ssm && t == at - 1) memcpy(cap_ssm + (size_t)h * Dv * Dk, S, (size_t)Dv * Dk * sizeof(float));
                 /* gated RMSNorm: norm(o / sqrt(Dk)) * w * SiLU(z) */
                 const float *z = s->gate + (size_t)t * s->gate_w + (size_t)h * Dv;
                 for (int jv = 0; jv < Dv; jv++) o[jv] *= scale;
@@ -1315,7 +1332,7 @@ static void delta_worker(void *arg, int ith, int nth)
     }
 }
 
-static void deltanet(ag_context *c, const layer *l, int T)
+static void deltanet(ag_context *c, const layer *l, int T, const ag_mark *mark)
 {
     const qwen35 *q = c->model->impl;
     qstate *s = c->state;
@@ -1325,12 +1342,13 @@ static void deltanet(ag_context *c, const layer *l, int T)
     ag_matmul_multi(&c->exec, 4, w4, s->u, q->d, T, y4, ld4);
     s->y = s->proj + 2 * (size_t)q->Hk * q->Dk; /* each head's output over its v rows */
     s->y_w = s->proj_w;
-    mix_job j = {q, l, s, T, 0, c->params.n_ctx};
+    mix_job j = {q, l, s, T, 0, c->params.n_ctx, mark};
     ag_pool_run(c->exec.pool, delta_worker, &j);
     ag_matmul(&c->exec, &l->w_out, s->y, s->y_w, T, s->tmp, q->d);
 }
 
-static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T, float *logits, bool all)
+static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T, float *logits, bool all,
+                                const ag_mark *mark)
 {
     const qwen35 *q = c->model->impl;
     qstate *s = c->state;
@@ -1344,7 +1362,7 @@ static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T,
         const layer *l = &q->layers[il];
         for (int t = 0; t < T; t++) ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, l->attn_norm, d, q->eps);
         if (l->is_rec)
-            deltanet(c, l, T);
+            deltanet(c, l, T, mark);
         else
             attention(c, l, T, p0);
         add_rows(s->x, s->tmp, (size_t)T * d);
@@ -1358,7 +1376,11 @@ static ag_status qwen35_forward(ag_context *c, const int32_t *tokens, int32_t T,
         ag_matmul(&c->exec, &l->ffn_down, s->ffa, q->f, T, s->tmp, d);
         add_rows(s->x, s->tmp, (size_t)T * d);
     }
-    if (logits) {
+    if (logits && mark && !all) { /* rows at - 1 and T - 1: one pass over the output weights */
+        ag_rmsnorm(s->u, s->x + (size_t)(mark->at - 1) * d, q->output_norm, d, q->eps);
+        ag_rmsnorm(s->u + d, s->x + (size_t)(T - 1) * d, q->output_norm, d, q->eps);
+        ag_matmul(&c->exec, &q->output, s->u, d, 2, logits, q->n_vocab);
+    } else if (logits) {
         int first = all ? 0 : T - 1, rows = T - first;
         for (int t = first; t < T; t++)
             ag_rmsnorm(s->u + (size_t)t * d, s->x + (size_t)t * d, q->output_norm, d, q->eps);

@@ -55,43 +55,84 @@ const int32_t *ag_context_tokens(const ag_context *c, size_t *n)
 
 /* ---- snapshots ---- */
 
-ag_status ag_snapshot_take(const ag_context *cc, ag_snapshot **out)
+/* Bytes of the non-per-position segments (what a snapshot copies). */
+static size_t rec_bytes_of(ag_context *c, ag_state_seg *segs, int *ns)
 {
-    if (!out) return ag_fail(AG_ERR_INVALID_ARG, "ag_snapshot_take: out is NULL");
+    size_t b = 0;
+    *ns = segs_of(c, segs);
+    for (int i = 0; i < *ns; i++)
+        if (!segs[i].per_pos) b += segs[i].bytes;
+    return b;
+}
+
+ag_status ag_snapshot_new(const ag_context *cc, int32_t n, ag_snapshot **out, uint8_t **rec, float **logits)
+{
     *out = NULL;
-    if (!cc) return ag_fail(AG_ERR_INVALID_ARG, "ag_snapshot_take: context is NULL");
     ag_context *c = (ag_context *)cc; /* segs_of only reads */
     ag_state_seg *segs = malloc(MAX_SEGS * sizeof(*segs));
     ag_snapshot *s = calloc(1, sizeof(*s));
     if (!segs || !s) goto nomem;
-    int ns = segs_of(c, segs);
-    for (int i = 0; i < ns; i++)
-        if (!segs[i].per_pos) s->rec_bytes += segs[i].bytes;
+    int ns;
+    s->rec_bytes = rec_bytes_of(c, segs, &ns);
     s->ctx = cc;
-    s->n = c->n_past;
-    s->tokens = malloc((size_t)(s->n ? s->n : 1) * sizeof(int32_t));
+    s->n = n;
+    s->tokens = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
     s->rec = malloc(s->rec_bytes ? s->rec_bytes : 1);
-    if (!s->tokens || !s->rec) goto nomem;
-    memcpy(s->tokens, c->tokens, (size_t)s->n * sizeof(int32_t));
+    s->logits = logits ? malloc((size_t)c->model->n_vocab * sizeof(float)) : NULL;
+    if (!s->tokens || !s->rec || (logits && !s->logits)) goto nomem;
+    free(segs);
+    *out = s;
+    if (rec) *rec = s->rec;
+    if (logits) *logits = s->logits;
+    return AG_OK;
+nomem:
+    free(segs);
+    ag_snapshot_free(s);
+    return ag_fail(AG_ERR_NOMEM, "snapshot: out of memory");
+}
+
+void ag_snapshot_set_tokens(ag_snapshot *s, const int32_t *tokens)
+{
+    memcpy(s->tokens, tokens, (size_t)s->n * sizeof(int32_t));
+}
+
+ag_status ag_snapshot_fill(const ag_context *cc, ag_snapshot *s)
+{
+    ag_context *c = (ag_context *)cc;
+    ag_state_seg *segs = malloc(MAX_SEGS * sizeof(*segs));
+    if (!segs) return ag_fail(AG_ERR_NOMEM, "snapshot: out of memory");
+    int ns = segs_of(c, segs);
     size_t off = 0;
     for (int i = 0; i < ns; i++)
         if (!segs[i].per_pos) {
             memcpy(s->rec + off, segs[i].p, segs[i].bytes);
             off += segs[i].bytes;
         }
-    if (c->logits_rows > 0) {
-        size_t V = (size_t)c->model->n_vocab;
-        s->logits = malloc(V * sizeof(float));
-        if (!s->logits) goto nomem;
-        memcpy(s->logits, c->logits + (c->logits_rows - 1) * V, V * sizeof(float));
-    }
     free(segs);
-    *out = s;
     return AG_OK;
-nomem:
-    free(segs);
-    ag_snapshot_free(s);
-    return ag_fail(AG_ERR_NOMEM, "ag_snapshot_take: out of memory");
+}
+
+ag_status ag_snapshot_take(const ag_context *cc, ag_snapshot **out)
+{
+    if (!out) return ag_fail(AG_ERR_INVALID_ARG, "ag_snapshot_take: out is NULL");
+    *out = NULL;
+    if (!cc) return ag_fail(AG_ERR_INVALID_ARG, "ag_snapshot_take: context is NULL");
+    float *logits = NULL;
+    ag_status st = ag_snapshot_new(cc, cc->n_past, out, NULL, cc->logits_rows > 0 ? &logits : NULL);
+    if (st == AG_OK) {
+        ag_snapshot_set_tokens(*out, cc->tokens);
+        st = ag_snapshot_fill(cc, *out);
+    }
+    if (st != AG_OK) {
+        ag_snapshot_free(*out);
+        *out = NULL;
+        return st;
+    }
+    if (logits) {
+        size_t V = (size_t)cc->model->n_vocab;
+        memcpy(logits, cc->logits + (cc->logits_rows - 1) * V, V * sizeof(float));
+    }
+    return AG_OK;
 }
 
 void ag_snapshot_free(ag_snapshot *s)

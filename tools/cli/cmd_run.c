@@ -738,8 +738,9 @@ typedef enum { TURN_OK, TURN_SKIP, TURN_FAIL, TURN_INTERRUPTED } turn_rc;
 
 /* One answer to the conversation as it stands (its last message is the
  * user's). Resumes from the longest saved point (the context itself, or a
- * turn-boundary snapshot), feeds the rest of the prefix, snapshots the new
- * boundary, then feeds the generation prompt and generates. n_ahead tokens
+ * turn-boundary snapshot), feeds the rest of the prefix and the generation
+ * prompt in one ag_decode_snap (the new boundary, between the two, kept as a
+ * snapshot), then generates. n_ahead tokens
  * processed in t_ahead seconds by chat_ahead count into the stats (the
  * caller passes 0 when the message arrived after that work). */
 static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_start, size_t n_ahead, double t_ahead)
@@ -759,20 +760,43 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
         print_feed(s, pre + reused, n_pre - reused);
         print_feed(s, gen, n_gen);
     }
-    double t0 = cli_now();
-    st = ag_decode(s->ctx, pre + reused, n_pre - reused, false);
-    double t_pre = cli_now() - t0;
-    for (size_t i = reused; i < n_pre; i++)
-        ag_sampler_accept(s->smp, pre[i]);
-    free(pre);
-    if (st == AG_ERR_CONTEXT_FULL || (st == AG_OK && (size_t)ag_context_n_past(s->ctx) + n_gen >=
-                                                         (size_t)ag_context_n_ctx(s->ctx))) {
+    const size_t n_new = n_pre - reused;
+    if ((size_t)ag_context_n_past(s->ctx) + n_new + n_gen >= (size_t)ag_context_n_ctx(s->ctx)) {
         fprintf(stderr, "airgap: context full: the conversation needs %zu tokens, the context "
                         "holds %d; /reset to start a new one (or raise -c)\n",
                 n_pre + n_gen, (int)ag_context_n_ctx(s->ctx));
+        free(pre);
         free(gen);
         return TURN_SKIP;
     }
+    /* the oldest boundary goes first, so that no more than the two the
+     * memory plan counts (n_snapshots) are ever held at once */
+    ag_snapshot_free(ch->snaps[0]);
+    ch->snaps[0] = ch->snaps[1];
+    ch->snaps[1] = NULL;
+    /* the new part of the prefix and the generation prompt in the same
+     * steps (one pass over the weights and the cache), the new boundary
+     * kept from between the two; with nothing new (/regen) the boundary is
+     * where the context stands */
+    double t0 = cli_now();
+    size_t n_fed = 0;
+    if (n_new == 0) {
+        st = ag_snapshot_take(s->ctx, &ch->snaps[1]);
+    } else {
+        int32_t *feed = realloc(pre, (n_pre + n_gen) * sizeof(int32_t));
+        st = feed ? AG_OK : AG_ERR_NOMEM;
+        if (feed) {
+            pre = feed;
+            memcpy(pre + n_pre, gen, n_gen * sizeof(int32_t));
+            st = ag_decode_snap(s->ctx, pre + reused, n_new + n_gen, false, n_new, &ch->snaps[1]);
+            n_fed = n_new + n_gen;
+        }
+    }
+    double t_pre = cli_now() - t0;
+    if (st == AG_OK)
+        for (size_t i = reused; i < reused + n_fed; i++)
+            ag_sampler_accept(s->smp, pre[i]);
+    free(pre);
     if (st != AG_OK) {
         free(gen);
         if (st == AG_ERR_ABORTED)
@@ -780,25 +804,19 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
         cli_fail(st);
         return TURN_FAIL;
     }
-    /* the oldest boundary goes first, so that no more than the two the
-     * memory plan counts (n_snapshots) are ever held at once */
-    ag_snapshot_free(ch->snaps[0]);
-    ch->snaps[0] = ch->snaps[1];
-    if (ag_snapshot_take(s->ctx, &ch->snaps[1]) != AG_OK)
-        ch->snaps[1] = NULL;
     s->capturing = true;
     s->cap_len = 0;
     if (s->capture)
         s->capture[0] = 0;
     gen_stats gs;
     int32_t pending;
-    gen_stop stop = generate(s, gen, n_gen, g->n_predict, t_start, &gs, &pending, NULL, NULL);
+    gen_stop stop = generate(s, gen, n_fed ? 0 : n_gen, g->n_predict, t_start, &gs, &pending, NULL, NULL);
     s->capturing = false;
     free(gen);
     end_line(s);
     if (stop == GEN_ERROR)
         return TURN_FAIL;
-    gs.n_prompt += n_pre - reused + n_ahead;
+    gs.n_prompt += n_fed + n_ahead;
     gs.t_prompt += t_pre + t_ahead;
     if (!chat_push(ch, "assistant", s->capture ? s->capture : "")) {
         cli_fail_msg("out of memory");

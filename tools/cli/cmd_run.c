@@ -781,7 +781,8 @@ static turn_rc chat_turn(session *s, chat *ch, const gen_flags *g, double t_star
     double t0 = cli_now();
     size_t n_fed = 0;
     if (n_new == 0) {
-        st = ag_snapshot_take(s->ctx, &ch->snaps[1]);
+        if (ag_snapshot_take(s->ctx, &ch->snaps[1]) != AG_OK)
+            ch->snaps[1] = NULL; /* the turn goes on; only its reuse is lost */
     } else {
         int32_t *feed = realloc(pre, (n_pre + n_gen) * sizeof(int32_t));
         st = feed ? AG_OK : AG_ERR_NOMEM;

@@ -194,12 +194,11 @@ static ag_status decode(ag_context *c, const int32_t *tokens, size_t n, bool all
         c->kv_valid = c->n_past;
         if (marked) {
             ag_snapshot_set_tokens(sn, c->tokens);
-            /* the mark's logits row: in all_logits' rows, or the first of a
-             * marked step's two, or the last of this step (written to
-             * snap_logits itself unless it was the last step) */
+            /* the mark's logits row: in all_logits' rows, or row 0 of a
+             * marked step's two or of the last step (else the step wrote
+             * it to snap_logits itself) */
             if (all_logits) memcpy(snap_logits, c->logits + (at - 1) * V, V * sizeof(float));
-            else if (mark) memcpy(snap_logits, c->logits, V * sizeof(float));
-            else if (last) memcpy(snap_logits, c->logits, V * sizeof(float));
+            else if (mark || last) memcpy(snap_logits, c->logits, V * sizeof(float));
             if (mark && !all_logits && last) memmove(c->logits, c->logits + V, V * sizeof(float));
             if (!mark && (st = ag_snapshot_fill(c, sn)) != AG_OK) break; /* the mark ends this step: the state as it is */
         }

@@ -392,13 +392,18 @@ static void qwen35_ctx_free(ag_context *c)
     c->state = NULL;
 }
 
+/* Floats of a DeltaNet layer's live conv state (the last Kc - 1 inputs)
+ * and recurrent state (Hv heads of Dv x Dk): its two state segments. */
+static size_t conv_state_floats(const qwen35 *q) { return (size_t)(q->Kc - 1) * q->Cc; }
+static size_t ssm_state_floats(const qwen35 *q) { return (size_t)q->Hv * q->Dv * q->Dk; }
+
 static void qwen35_ctx_reset(ag_context *c)
 {
     qstate *s = c->state;
     const qwen35 *q = c->model->impl;
     for (int i = 0; i < q->n_rec; i++) {
-        memset(s->conv[i], 0, (size_t)(q->Kc - 1) * q->Cc * sizeof(float));
-        memset(s->ssm[i], 0, (size_t)q->Hv * q->Dv * q->Dk * sizeof(float));
+        memset(s->conv[i], 0, conv_state_floats(q) * sizeof(float));
+        memset(s->ssm[i], 0, ssm_state_floats(q) * sizeof(float));
     }
     /* KV rows past n_past are never read, so they need no clearing */
 }
@@ -1276,7 +1281,7 @@ static void delta_worker(void *arg, int ith, int nth)
     /* ag_mark: this layer's conv and recurrent state after token at - 1, at
      * their place among the snapshot's segments (qwen35_state_segs' order) */
     const int at = j->mark ? j->mark->at : j->T;
-    const size_t conv_n = (size_t)(q->Kc - 1) * q->Cc, ssm_n = (size_t)q->Hv * q->Dv * q->Dk;
+    const size_t conv_n = conv_state_floats(q), ssm_n = ssm_state_floats(q);
     float *cap_conv = j->mark ? (float *)j->mark->rec + (size_t)l->slot * (conv_n + ssm_n) : NULL;
     float *cap_ssm = cap_conv ? cap_conv + conv_n : NULL;
     for (int kh = ith; kh < q->Hk; kh += nth) {
@@ -1294,13 +1299,13 @@ static void delta_worker(void *arg, int ith, int nth)
             if (j->T >= DN_CHUNK_MIN && s->dn) {
                 float *Sm = s->dn + (size_t)ith * s->dn_stride, *scr = Sm + (size_t)Dk * Dv;
                 transpose_f32(Sm, (size_t)Dv, S, (size_t)Dk, Dv, Dk);
-                /* chunks up to the mark, then from it (at == T: no mark) */
-                for (int t0 = 0; t0 < at; t0 += DN_CHUNK)
-                    delta_chunk(j, h, kh, t0, at - t0 < DN_CHUNK ? at - t0 : DN_CHUNK, Sm, scr);
-                if (cap_ssm) {
-                    transpose_f32(cap_ssm + (size_t)h * Dv * Dk, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
-                    for (int t0 = at; t0 < j->T; t0 += DN_CHUNK)
-                        delta_chunk(j, h, kh, t0, j->T - t0 < DN_CHUNK ? j->T - t0 : DN_CHUNK, Sm, scr);
+                /* chunks end at the mark (at == T: no mark), where the state is kept */
+                for (int t0 = 0, C; t0 < j->T; t0 += C) {
+                    const int end = t0 < at ? at : j->T;
+                    C = end - t0 < DN_CHUNK ? end - t0 : DN_CHUNK;
+                    delta_chunk(j, h, kh, t0, C, Sm, scr);
+                    if (cap_ssm && t0 + C == at)
+                        transpose_f32(cap_ssm + (size_t)h * Dv * Dk, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
                 }
                 transpose_f32(S, (size_t)Dk, Sm, (size_t)Dv, Dk, Dv);
                 for (int t = 0; t < j->T; t++) {
@@ -1403,8 +1408,8 @@ static int qwen35_state_segs(ag_context *c, ag_state_seg *segs, int cap)
         }
     for (int i = 0; i < q->n_rec; i++) {
         if (n + 2 > cap) return n;
-        segs[n++] = (ag_state_seg){(uint8_t *)s->conv[i], (size_t)(q->Kc - 1) * q->Cc * sizeof(float), 0, false};
-        segs[n++] = (ag_state_seg){(uint8_t *)s->ssm[i], (size_t)q->Hv * q->Dv * q->Dk * sizeof(float), 0, false};
+        segs[n++] = (ag_state_seg){(uint8_t *)s->conv[i], conv_state_floats(q) * sizeof(float), 0, false};
+        segs[n++] = (ag_state_seg){(uint8_t *)s->ssm[i], ssm_state_floats(q) * sizeof(float), 0, false};
     }
     return n;
 }

@@ -834,10 +834,17 @@ static void qk_i16_avx512(int64_t n, const void *kt_, const void *a, size_t as, 
     }
 }
 
-/* values_i16's buffer: the tile's value codes at 0, key pair kp and
- * dimension e at bytes (kp * n + e) * 4 (codes of keys 2 kp, 2 kp + 1;
- * the missing partner of an odd nk is 0), the dimension scales dv[e] at
- * byte AG_PV_TILE * n * 2, their inverses 8191 / max after them. */
+/* values_i16's buffer: the tile's value codes at 0 in strips of 64
+ * dimensions (the last one 32 wide when n % 64 == 32), each strip a
+ * contiguous block of AG_PV_TILE * 128 bytes at byte s * AG_PV_TILE * 2
+ * (s its first dimension): key pair kp and dimension e at bytes
+ * (kp * w + e - s) * 4 of it, w its width (codes of keys 2 kp, 2 kp + 1;
+ * the missing partner of an odd nk is 0); the dimension scales dv[e] at
+ * byte AG_PV_TILE * n * 2, their inverses 8191 / max after them. A strip
+ * is what one register tile of pv_i16 reads for every key pair: kept
+ * contiguous, it spreads over every L1 set (key-pair rows of all n
+ * dimensions, 1 KiB apart at Dh 256, put a strip's 128 lines into 16 sets,
+ * 8 to a set, so that any other line there evicted one). */
 static void pvi_values(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uint8_t *vp, float *dv, float *inv)
 {
     const __m512i abs16 = _mm512_set1_epi16(0x7fff);
@@ -863,7 +870,8 @@ static void pvi_values(const uint8_t *v, size_t ldv, int64_t nk, int64_t n, uint
             const __m512i c0 = _mm512_maskz_cvt_roundps_epi32(ok, _mm512_mul_ps(_mm512_cvtph_ps(load256(v0 + 2 * e)), iv), X86_RND);
             __m512i c1 = _mm512_setzero_si512();
             if (v1) c1 = _mm512_maskz_cvt_roundps_epi32(ok, _mm512_mul_ps(_mm512_cvtph_ps(load256(v1 + 2 * e)), iv), X86_RND);
-            _mm512_store_si512(vp + (size_t)((k / 2) * n + e) * 4,
+            const int64_t s0 = e / 64 * 64, w = n - s0 < 64 ? n - s0 : 64;
+            _mm512_store_si512(vp + (size_t)s0 * AG_PV_TILE * 2 + (size_t)((k / 2) * w + e - s0) * 4,
                                _mm512_mask_blend_epi16(0xaaaaaaaau, c0, _mm512_slli_epi32(c1, 16)));
         }
     }
@@ -887,13 +895,13 @@ AG_INLINE void pvi_flush(float *y, size_t ldy, const float *sp, const float *dv,
 /* y rows r < R, columns [0, 16 CV) += the 12-bit weights cp (R rows of
  * AG_PV_TILE int16) x the value codes, scaled */
 AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp, const uint8_t *vp, const float *dv,
-                        int64_t n, int64_t nkp, const int R, const int CV)
+                        int64_t nkp, const int R, const int CV)
 {
     __m512i acc[4][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < CV; c++) acc[r][c] = _mm512_setzero_si512();
     for (int64_t kp = 0; kp < nkp; kp++) {
-        const uint8_t *vk = vp + (size_t)kp * n * 4;
+        const uint8_t *vk = vp + (size_t)kp * CV * 64;
         __m512i vv[4];
         for (int c = 0; c < CV; c++) vv[c] = _mm512_load_si512(vk + 64 * c);
         for (int r = 0; r < R; r++) {
@@ -916,12 +924,12 @@ AG_INLINE void pvi_tile(float *y, size_t ldy, const int16_t *cp, const float *sp
  * then, ~0.85x now). Pinning them to registers (register asm) was faster
  * still but not safe: calls that the sanitizers insert clobber them. */
 __attribute__((noinline)) static void pvi_tile44(float *y, size_t ldy, const int16_t *cp, const float *sp,
-                                                 const uint8_t *vp, const float *dv, int64_t n, int64_t nkp)
+                                                 const uint8_t *vp, const float *dv, int64_t nkp)
 {
     __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
             a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     for (int64_t kp = 0; kp < nkp; kp++) {
-        const uint8_t *vk = vp + (size_t)kp * n * 4;
+        const uint8_t *vk = vp + (size_t)kp * 256;
         const __m512i v0 = _mm512_load_si512(vk), v1 = _mm512_load_si512(vk + 64), v2 = _mm512_load_si512(vk + 128),
                       v3 = _mm512_load_si512(vk + 192);
         int32_t c2;
@@ -963,10 +971,10 @@ AG_INLINE void pvi_rows(float *y, size_t ldy, const float *p, size_t ldp, const 
     const int64_t nkp = (nk + 1) / 2;
     int64_t e = 0;
     for (; e + 64 <= n; e += 64) {
-        if (R == 4) pvi_tile44(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp);
-        else pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 4);
+        if (R == 4) pvi_tile44(y + e, ldy, cp, sp, vp + e * AG_PV_TILE * 2, dv + e, nkp);
+        else pvi_tile(y + e, ldy, cp, sp, vp + e * AG_PV_TILE * 2, dv + e, nkp, R, 4);
     }
-    if (e < n) pvi_tile(y + e, ldy, cp, sp, vp + 4 * e, dv + e, n, nkp, R, 2); /* n % 64 == 32 */
+    if (e < n) pvi_tile(y + e, ldy, cp, sp, vp + e * AG_PV_TILE * 2, dv + e, nkp, R, 2); /* n % 64 == 32 */
 }
 
 static void values_i16_avx512(int64_t n, const void *v, size_t ldv, int64_t nk, void *vt)

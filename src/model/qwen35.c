@@ -85,9 +85,13 @@ typedef struct qstate {
                                         stride y_w, set per layer (no buffer of its own):
                                         the DeltaNet writes over its v rows in proj (dead
                                         once its recurrence has read them), the attention
-                                        into gate (which it does not use) */
+                                        into gate (which it does not use), or on its int16
+                                        path into proj, all dead by then (att16_out) */
     float *ba;                       /* (T, 2*Hv): beta | alpha logits */
     float *convhist;                 /* (Kc-1, Cc): conv state before this batch */
+    uint8_t *attq;                   /* the int16 attention's query codes (att16_worker;
+                                        over ba and convhist, which only the DeltaNet uses),
+                                        or NULL when no batch takes that path */
     float *ffa, *ffb;                /* (T, f): the FFN runs after the mixer is done, so
                                         these share one block (mix) with the four above */
     float *mix;
@@ -440,18 +444,20 @@ static int max_i(int a, int b) { return a > b ? a : b; }
 #define ATT_ROWS_I16 128
 #define ATT_I16_MIN_ROWS 32
 /* att16_worker's loop order: ATT_SPAN tiles are coded at a time, then
- * each run of ATT_RUN query rows of one head goes through all of them, its
- * query codes and outputs copied into contiguous thread scratch for it
- * (12 KiB of outputs at Dh 256, in L1). Before, every row of the call went
- * through one tile at a time, reading and writing its output row in place:
- * rows 8 KiB apart (all in the same L1 sets), ~300 KB per thread per tile
- * at 73-token turns. In about half the runs on a shared machine the value
- * products then ran ~1.7x slower (the key products not at all: they only
- * read their rows); with the run buffers they never did (12 alternations,
- * 73-token turn after 8k keys: pv 59-76 Mcycles per thread in 7 of 12
- * before, 42-48 in all after). ATT_RUN: 2 register tiles of qk_i16 (6
- * rows) and 3 of pv_i16 (4). */
-#define ATT_SPAN 4
+ * each run of ATT_RUN query rows of one head goes through all of them. A
+ * head's query codes and outputs are contiguous rows for the whole call
+ * (attq; the outputs head-major in gate, put in token order for the
+ * out-proj once all heads are done), so a run's rows sit together (12 KiB
+ * of outputs at Dh 256, in L1) with nothing copied. Rows in place, 8 KiB
+ * apart in the output rows (20+ KiB in proj), fall in the same L1 sets: in
+ * about half the runs on a shared machine the value products then ran
+ * ~1.7x slower (73-token turn after 8k keys: pv 59-76 Mcycles per thread
+ * in 7 of 12, against 42-48). Copying each run's rows into thread scratch
+ * and back around every span (the previous scheme) cost ~7% of the
+ * attention at 8k keys (5.4 of 107 Mcycles per thread). Spans of 2 tiles
+ * ran as fast as 4 (73-token turns after 8k keys) in half the scratch.
+ * ATT_RUN: 2 register tiles of qk_i16 (6 rows) and 3 of pv_i16 (4). */
+#define ATT_SPAN 2
 #define ATT_RUN 12
 
 static uint32_t cache_type_id(ag_cache_type t)
@@ -504,26 +510,24 @@ static att_layout att_layout_of(int group, int Dh)
 }
 
 /* The int16 path's thread scratch (att16_worker): one f32 query row (each
- * is scaled there, then coded in place over its f32 values in proj), the
- * scores of one run of rows, the run's query codes (qr bytes a row) and
- * outputs, ATT_SPAN coded key tiles and as many value tiles (ct bytes
- * each), and the running max and sum of every row of a KV head's group (T
- * tokens x group: the outputs themselves accumulate in the output rows
- * between spans). */
+ * is scaled there, then coded into attq), the scores of one run of rows,
+ * ATT_SPAN coded key tiles and as many value tiles (ct bytes each), and the
+ * running max and sum of every row of a KV head's group (T tokens x
+ * group). */
 typedef struct att16_layout {
-    size_t qf, sc, qr, qb, ob, ct, kt, vt, mx, bytes;
+    size_t qf, sc, ct, kt, vt, mx, bytes;
 } att16_layout;
+
+/* bytes of one query row's codes in attq */
+static size_t att_q_row(int Dh) { return round_up(AG_ACT_I16_BYTES(Dh), 64); }
 
 static att16_layout att16_layout_of(int group, int Dh, size_t T)
 {
     att16_layout a;
     a.qf = 0;
     a.sc = round_up((size_t)Dh * 4, 64);
-    a.qr = round_up(AG_ACT_I16_BYTES(Dh), 64);
-    a.qb = a.sc + (size_t)ATT_RUN * ATT_TILE * 4;
-    a.ob = a.qb + ATT_RUN * a.qr;
     a.ct = round_up(AG_ATT_I16_SCRATCH(Dh), 64);
-    a.kt = a.ob + (size_t)ATT_RUN * Dh * 4;
+    a.kt = a.sc + (size_t)ATT_RUN * ATT_TILE * 4;
     a.vt = a.kt + ATT_SPAN * a.ct;
     a.mx = a.vt + ATT_SPAN * a.ct;
     a.bytes = a.mx + round_up(2 * T * (size_t)group * 4, 64);
@@ -587,12 +591,20 @@ static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); 
 static int proj_width(const qwen35 *q) { return max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh); }
 static int gate_width(const qwen35 *q) { return max_i(q->Hv * q->Dv, q->H * q->Dh); }
 
-/* Floats of the block the mixer's buffers (proj, gate, y, ba, convhist) and,
- * later in the layer, the FFN's two (T, f) buffers share. */
+/* Floats of attq for batches of up to T tokens (0: none take that path). */
+static size_t attq_floats(const qwen35 *q, size_t T)
+{
+    int group = q->H / q->Hkv;
+    return att_i16_shape(group, q->Dh, T) ? T * (size_t)q->H * att_q_row(q->Dh) / sizeof(float) + 16 : 0; /* + 64-byte alignment */
+}
+
+/* Floats of the block the mixer's buffers (proj, gate, y, ba, convhist,
+ * attq) and, later in the layer, the FFN's two (T, f) buffers share. */
 static size_t mix_floats(const qwen35 *q, size_t T)
 {
     size_t proj_w = (size_t)proj_width(q), gate_w = (size_t)gate_width(q);
-    size_t mixer = T * (proj_w + gate_w + 2 * (size_t)q->Hv) + (size_t)q->Kc * q->Cc;
+    size_t dn = T * 2 * (size_t)q->Hv + (size_t)q->Kc * q->Cc, at = attq_floats(q, T);
+    size_t mixer = T * (proj_w + gate_w) + (dn > at ? dn : at);
     size_t ffn = 2 * T * (size_t)q->f;
     return mixer > ffn ? mixer : ffn;
 }
@@ -694,6 +706,7 @@ static ag_status qwen35_ctx_init(ag_context *c)
             s->gate = s->proj + T * (size_t)s->proj_w;
             s->ba = s->gate + T * (size_t)s->gate_w;
             s->convhist = s->ba + T * (size_t)(2 * q->Hv);
+            s->attq = attq_floats(q, T) ? (uint8_t *)(((uintptr_t)s->ba + 63) & ~(uintptr_t)63) : NULL;
             s->ffa = s->mix;
             s->ffb = s->mix + T * (size_t)q->f;
         }
@@ -974,14 +987,14 @@ static void stream_tile(const uint8_t *p, size_t len)
 
 /* The int16 path (f16 cache, prefill): work items are (KV head, chunk of
  * token blocks; chunk c holds blocks c, c + nch, ...). An item codes its
- * query rows in place (proj's q slots: f32 values then dead), then walks
- * the keys once, ATT_SPAN tiles at a time: each tile is coded once and
- * serves every block and every head of the GQA group, in runs of ATT_RUN
- * rows of one head (tokens of a block) that go through the span's tiles
- * one after the other, in scratch of their own (ATT_SPAN above). The
- * outputs O accumulate in the output rows themselves (y = gate) between
- * spans, the running max and sum of all the item's rows in thread scratch;
- * gated at the end. Order and units depend only on (T, p0, nth). */
+ * query rows into attq, then walks the keys once, ATT_SPAN tiles at a
+ * time: each tile is coded once and serves every block and every head of
+ * the GQA group, in runs of ATT_RUN rows of one head (tokens of a block)
+ * that go through the span's tiles one after the other (ATT_SPAN above).
+ * The outputs O accumulate head-major in gate (row h * T + t), the running
+ * max and sum of all the item's rows in thread scratch; gated at the end,
+ * then put in token order by att16_out. Order and units depend only on
+ * (T, p0, nth). */
 typedef struct att16_job {
     mix_job m;
     int tb, n_blocks, nch; /* tokens per block, blocks, chunks per KV head */
@@ -999,11 +1012,11 @@ static void att16_worker(void *arg, int ith, int nth)
     uint8_t *base = s->att + (size_t)ith * s->att_stride;
     float *qf = (float *)(base + L.qf), *sc = (float *)(base + L.sc);
     float *mx = (float *)(base + L.mx), *l = mx + (size_t)T * group; /* row (head hi, token t): hi * T + t */
-    uint8_t *kt = base + L.kt, *vt = base + L.vt, *qb = base + L.qb;
-    float *ob = (float *)(base + L.ob);
-    const size_t ldo = (size_t)s->y_w;
+    uint8_t *kt = base + L.kt, *vt = base + L.vt;
+    const size_t qr = att_q_row(Dh);
 #define Q_ROW(t, h) (s->proj + (size_t)(t) * s->proj_w + (size_t)(h) * 2 * Dh)
-#define O_ROW(t, h) (s->y + (size_t)(t) * ldo + (size_t)(h) * Dh)
+#define Q_CODES(t, h) (s->attq + ((size_t)(h) * T + (size_t)(t)) * qr)
+#define O_ROW(t, h) (s->gate + ((size_t)(h) * T + (size_t)(t)) * Dh)
     for (int it = ith; it < q->Hkv * aj->nch; it += nth) {
         const int kvh = it % q->Hkv, ch = it / q->Hkv;
         int t_end = 0;
@@ -1013,7 +1026,7 @@ static void att16_worker(void *arg, int ith, int nth)
                 for (int t = t0; t < t1; t++) {
                     float *qv = Q_ROW(t, kvh * group + hi);
                     for (int e = 0; e < Dh; e++) qf[e] = qv[e] * q->attn_scale;
-                    kl->quant_i16(qf, qv, Dh);
+                    kl->quant_i16(qf, Q_CODES(t, kvh * group + hi), Dh);
                     memset(O_ROW(t, kvh * group + hi), 0, (size_t)Dh * sizeof(float));
                     mx[hi * T + t] = -INFINITY;
                     l[hi * T + t] = 0;
@@ -1039,21 +1052,17 @@ static void att16_worker(void *arg, int ith, int nth)
                     for (int t0 = tb0; t0 < tb1; t0 += ATT_RUN) {
                         const int t1 = t0 + ATT_RUN < tb1 ? t0 + ATT_RUN : tb1, h = kvh * group + hi;
                         if (ks >= j->p0 + t1) continue; /* no token of the run sees the span */
-                        for (int t = t0; t < t1; t++) {
-                            memcpy(qb + (size_t)(t - t0) * L.qr, Q_ROW(t, h), AG_ACT_I16_BYTES(Dh));
-                            memcpy(ob + (size_t)(t - t0) * Dh, O_ROW(t, h), (size_t)Dh * sizeof(float));
-                        }
+                        const uint8_t *qb = Q_CODES(t0, h);
+                        float *ob = O_ROW(t0, h);
                         /* tiles no token of the run sees end it */
                         for (int k0 = ks; k0 < ke && k0 < j->p0 + t1; k0 += ATT_TILE) {
                             const int nk = ke - k0 < ATT_TILE ? ke - k0 : ATT_TILE;
                             const size_t ci = (size_t)(k0 - ks) / ATT_TILE * L.ct;
-                            kl->qk_i16(Dh, kt + ci, qb, L.qr, sc, ATT_TILE, nk, t1 - t0);
+                            kl->qk_i16(Dh, kt + ci, qb, qr, sc, ATT_TILE, nk, t1 - t0);
                             softmax_tile(kl, sc, t1 - t0, 1, nk, k0, j->p0 + t0, mx + hi * T + t0, l + hi * T + t0, ob,
                                          (size_t)Dh, Dh);
                             kl->pv_i16(ob, (size_t)Dh, sc, ATT_TILE, vt + ci, t1 - t0, nk, Dh);
                         }
-                        for (int t = t0; t < t1; t++)
-                            memcpy(O_ROW(t, h), ob + (size_t)(t - t0) * Dh, (size_t)Dh * sizeof(float));
                     }
             }
         }
@@ -1067,7 +1076,21 @@ static void att16_worker(void *arg, int ith, int nth)
                 }
     }
 #undef Q_ROW
+#undef Q_CODES
 #undef O_ROW
+}
+
+/* att16_worker's outputs (head-major in gate) into the out-proj's rows:
+ * y = proj, whose every value is dead by then (the gates included) */
+static void att16_out(void *arg, int ith, int nth)
+{
+    const mix_job *j = arg;
+    const qwen35 *q = j->q;
+    const qstate *s = j->s;
+    const size_t Dh = (size_t)q->Dh;
+    for (int t = ith; t < j->T; t += nth)
+        for (int h = 0; h < q->H; h++)
+            memcpy(s->proj + (size_t)t * s->proj_w + h * Dh, s->gate + ((size_t)h * j->T + t) * Dh, Dh * sizeof(float));
 }
 
 static void attention(ag_context *c, const layer *l, int T, int32_t p0)
@@ -1117,6 +1140,9 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
         n_blocks = (T + tb - 1) / tb;
         att16_job j = {{q, l, s, T, p0, c->params.n_ctx, NULL}, tb, n_blocks, nch < n_blocks ? nch : n_blocks};
         ag_pool_run(c->exec.pool, att16_worker, &j);
+        s->y = s->proj;
+        s->y_w = s->proj_w;
+        ag_pool_run(c->exec.pool, att16_out, &j.m);
     } else {
         /* split-K when the (KV head, token block) items leave threads idle
          * and every range gets at least 2 tiles of keys */

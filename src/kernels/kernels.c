@@ -213,6 +213,14 @@ void ag_pv_f16_i16_ref(float *y, size_t ldy, const float *p, size_t ldp, const v
     }
 }
 
+/* softmax_rows, composed of the active level's max_f32 and exp_sum */
+static void softmax_rows_ref(float *s, size_t lds, int64_t nr, int64_t per, int64_t nk, int64_t v0, float *m, float *l,
+                             float *o, size_t ldo, int64_t n)
+{
+    const ag_kernel_level *kl = ag_kernels();
+    ag_softmax_rows_with(kl->max_f32, kl->exp_sum, s, lds, nr, per, nk, v0, m, l, o, ldo, n);
+}
+
 /* the state update of kernels.h, as the unfused per-row dot / axpby / dot */
 static void delta_step_ref(float *S, int64_t nr, int64_t n, const float *k, const float *q, const float *v, float decay,
                            float beta, float *o)
@@ -303,6 +311,7 @@ static void setup_ref(ag_kernel_level *lv)
     lv->axpby_f32 = axpby_f32_ref;
     lv->exp_sum = exp_sum_ref;
     lv->max_f32 = max_f32_ref;
+    lv->softmax_rows = softmax_rows_ref;
     lv->pv_f32 = pv_f32_ref;
     lv->qk_f16 = NULL;
     lv->qk_q8_0 = NULL;

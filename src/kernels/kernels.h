@@ -32,7 +32,7 @@
  * Adding an ISA file (e.g. the arm64 ones): define
  *     void ag_kernels_setup_<level>(ag_kernel_level *lv);
  * which fills lv->k[type] (and optionally lv->dot_f32, lv->axpby_f32, lv->exp_sum,
- * lv->max_f32, lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
+ * lv->max_f32, lv->softmax_rows, lv->pv_f32, lv->qk_f16, lv->qk_q8_0, lv->pv_f16, lv->pv_q8_0,
  * lv->keys_i16, lv->qk_i16, lv->values_i16, lv->pv_i16, lv->quant_i16, lv->delta_step, lv->silu_mul,
  * lv->k[type].to_f32) for the types it
  * handles, leaving the rest as inherited. kernels.c calls it when the CPU has
@@ -50,6 +50,7 @@
 
 #include "quant/types.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,18 @@ typedef struct ag_kernel_level {
      * is exact, so every level returns the same value; with a NaN among
      * the x the result is unspecified, never a crash). */
     float (*max_f32)(const float *x, int64_t n);
+    /* One tile of the online softmax for nr rows of scores s[r * lds + k]
+     * (k < nk): row r sees keys k < nv = min(nk, v0 + r / per) (per rows a
+     * token; v0 may be <= 0). A row that sees none gets s = 0 for k < nk.
+     * Otherwise, with tmax the max of its nv scores (max_f32): if tmax >
+     * m[r] or m[r] is -inf, its output row o + r * ldo (n floats) and l[r]
+     * are scaled by expf(m[r] - tmax) (libm; skipped when m[r] is -inf) and
+     * m[r] = tmax; then s[r][k] = -inf for nv <= k < nk and l[r] +=
+     * exp_sum(s row, m[r], nk). Bit-identical to that composition of the
+     * same level's max_f32 and exp_sum (the reference composes the ACTIVE
+     * level's); never NULL. One call per tile saves two calls per row. */
+    void (*softmax_rows)(float *s, size_t lds, int64_t nr, int64_t per, int64_t nk, int64_t v0, float *m, float *l,
+                         float *o, size_t ldo, int64_t n);
     /* The softmax-weighted value sum of a tile of keys, a small row-major
      * f32 GEMM accumulating into y:
      *   y[r * ldy + e] += sum_{k < nk} p[r * ldp + k] * v[k * ldv + e]
@@ -191,6 +204,42 @@ typedef struct ag_kernel_level {
      * within a few ulp of the reference's libm expf. */
     void (*silu_mul)(float *y, const float *g, const float *u, int64_t n);
 } ag_kernel_level;
+
+/* softmax_rows's body over a level's max_f32 and exp_sum: the reference
+ * passes the active level's (calls through the table), a SIMD level its own
+ * static ones (inlined into it, with nothing called per row). */
+#if defined(__GNUC__)
+#define AG_SOFTMAX_INLINE static inline __attribute__((always_inline))
+#else
+#define AG_SOFTMAX_INLINE static inline
+#endif
+AG_SOFTMAX_INLINE void ag_softmax_rows_with(float (*max_f32)(const float *, int64_t),
+                                            float (*exp_sum)(float *, float, int64_t), float *s, size_t lds,
+                                            int64_t nr, int64_t per, int64_t nk, int64_t v0, float *m, float *l,
+                                            float *o, size_t ldo, int64_t n)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        float *sr = s + (size_t)r * lds;
+        int64_t nv = v0 + r / per;
+        if (nv > nk) nv = nk;
+        if (nv <= 0) {
+            for (int64_t k = 0; k < nk; k++) sr[k] = 0;
+            continue;
+        }
+        const float tmax = max_f32(sr, nv);
+        for (int64_t k = nv; k < nk; k++) sr[k] = -INFINITY;
+        if (!(tmax <= m[r])) { /* grows (or the first tile) */
+            if (m[r] > -INFINITY) {
+                const float alpha = expf(m[r] - tmax);
+                float *orow = o + (size_t)r * ldo;
+                l[r] *= alpha;
+                for (int64_t e = 0; e < n; e++) orow[e] *= alpha;
+            }
+            m[r] = tmax;
+        }
+        l[r] += exp_sum(sr, m[r], nk);
+    }
+}
 
 /* Keys per pv_q8_0 call at most, and its scratch: the value tile repacked
  * (4 keys interleaved per 32-bit lane, AG_PV_TILE * n bytes), its block

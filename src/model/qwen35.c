@@ -825,36 +825,6 @@ static void att_store(const mix_job *j, int kvh, int t0, int rows, const float *
     }
 }
 
-/* One tile's online-softmax step for rows r < rows, row r at position
- * pos0 + r / per (it sees the keys before position + 1): masks the scores
- * past that (and gives a row that sees none of the tile all-zero weights),
- * keeps the running max mx[r] and sum l[r], rescales the output row o + r *
- * ldo (Dh values) when the max grows, and leaves e^(score - max) in sc. */
-static void softmax_tile(const ag_kernel_level *kl, float *sc, int rows, int per, int nk, int k0, int pos0, float *mx,
-                         float *l, float *o, size_t ldo, int Dh)
-{
-    for (int r = 0; r < rows; r++) {
-        float *sr = sc + (size_t)r * ATT_TILE;
-        int valid = pos0 + r / per + 1 - k0;
-        if (valid > nk) valid = nk;
-        if (valid <= 0) {
-            memset(sr, 0, (size_t)nk * sizeof(float));
-            continue;
-        }
-        float tmax = kl->max_f32(sr, valid);
-        for (int k = valid; k < nk; k++) sr[k] = -INFINITY;
-        if (!(tmax <= mx[r])) { /* grows (or the first tile) */
-            if (mx[r] > -INFINITY) {
-                float alpha = expf(mx[r] - tmax), *orow = o + (size_t)r * ldo;
-                l[r] *= alpha;
-                for (int e = 0; e < Dh; e++) orow[e] *= alpha;
-            }
-            mx[r] = tmax;
-        }
-        l[r] += kl->exp_sum(sr, mx[r], nk);
-    }
-}
-
 /* item it's rows over key tiles [tile0, tile1) into base's o, mx, l */
 static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int it, int tile0, int tile1)
 {
@@ -898,7 +868,7 @@ static void att_item(const att_job *aj, uint8_t *base, const att_layout *L, int 
         int nk = k_end - k0 < ATT_TILE ? k_end - k0 : ATT_TILE;
         if (kq8 && rows >= 8) kl->qk_q8_0(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows, vf);
         else qk(Dh, K + (size_t)k0 * s->krow, s->krow, act, act_stride, sc, ATT_TILE, nk, rows);
-        softmax_tile(kl, sc, rows, group, nk, k0, j->p0 + t0, mx, l, o, (size_t)Dh, Dh);
+        kl->softmax_rows(sc, ATT_TILE, rows, group, nk, j->p0 + t0 + 1 - k0, mx, l, o, (size_t)Dh, Dh);
         const uint8_t *Vt = V + (size_t)k0 * s->vrow;
         if (vq8) {
             kl->pv_q8_0(o, (size_t)Dh, sc, ATT_TILE, Vt, s->vrow, rows, nk, Dh, vf);
@@ -1059,8 +1029,8 @@ static void att16_worker(void *arg, int ith, int nth)
                             const int nk = ke - k0 < ATT_TILE ? ke - k0 : ATT_TILE;
                             const size_t ci = (size_t)(k0 - ks) / ATT_TILE * L.ct;
                             kl->qk_i16(Dh, kt + ci, qb, qr, sc, ATT_TILE, nk, t1 - t0);
-                            softmax_tile(kl, sc, t1 - t0, 1, nk, k0, j->p0 + t0, mx + hi * T + t0, l + hi * T + t0, ob,
-                                         (size_t)Dh, Dh);
+                            kl->softmax_rows(sc, ATT_TILE, t1 - t0, 1, nk, j->p0 + t0 + 1 - k0, mx + hi * T + t0,
+                                             l + hi * T + t0, ob, (size_t)Dh, Dh);
                             kl->pv_i16(ob, (size_t)Dh, sc, ATT_TILE, vt + ci, t1 - t0, nk, Dh);
                         }
                     }

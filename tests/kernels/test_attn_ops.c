@@ -2,6 +2,7 @@
  * k[type].to_f32; kernels.h) at every level this CPU has, against the ref
  * level and exact math.
  *
+ *  - softmax_rows: bit-identical to max_f32 + exp_sum composed as kernels.h says
  *  - max_f32: n 1..128, the max first, last or inside, -inf entries, all
  *    -inf; equal to the plain loop (a max is exact).
  *  - exp_sum: n in {1, 3, 15, 16, 17, 31, 33, 64, 100, 257} (every tail of
@@ -167,6 +168,60 @@ static void test_max_f32(const ag_kernel_level *lv)
             for (int i = 0; i < n; i++) x[i] = -INFINITY;
             CHECK(lv->max_f32(x, n) == -INFINITY, "%s max_f32 n=%d all -inf", lv->name, n);
         }
+}
+
+/* softmax_rows: bit-identical to kernels.h's composition of the level's own
+ * max_f32 and exp_sum (and libm expf), over rows that see none, part or all
+ * of the tile, per 1 and 4, running maxima that grow, stay and start at
+ * -inf; the level is made active first (the reference composes the active
+ * level's) */
+static void test_softmax_rows(const ag_kernel_level *lv)
+{
+    enum { NR = 13, NK = 64, N = 40, LDS = NK + 3, LDO = N + 5 };
+    static const int64_t nrs[] = {1, 4, 12, 13}, pers[] = {1, 4}, nks[] = {1, 17, 64}, v0s[] = {-3, 0, 1, 5, 64, 100};
+    float s[NR * LDS], sw[NR * LDS], m[NR], mw[NR], l[NR], lw[NR], o[NR * LDO], ow[NR * LDO];
+    CHECK(ag_kernels_force(lv->name) == lv, "%s: could not make it active", lv->name);
+    for (size_t a = 0; a < sizeof(nrs) / sizeof(nrs[0]); a++)
+        for (size_t b = 0; b < sizeof(pers) / sizeof(pers[0]); b++)
+            for (size_t c = 0; c < sizeof(nks) / sizeof(nks[0]); c++)
+                for (size_t d = 0; d < sizeof(v0s) / sizeof(v0s[0]); d++) {
+                    const int64_t nr = nrs[a], per = pers[b], nk = nks[c], v0 = v0s[d];
+                    for (int i = 0; i < NR * LDS; i++) s[i] = (float)(urand() * 20.0 - 10.0);
+                    for (int i = 0; i < NR * LDO; i++) o[i] = (float)(urand() * 2.0 - 1.0);
+                    for (int r = 0; r < NR; r++) {
+                        m[r] = r % 3 == 0 ? -INFINITY : r % 3 == 1 ? -20.0f : 9.5f;
+                        l[r] = m[r] > -INFINITY ? (float)(urand() * 5.0 + 1.0) : 0.0f;
+                    }
+                    memcpy(sw, s, sizeof(s));
+                    memcpy(mw, m, sizeof(m));
+                    memcpy(lw, l, sizeof(l));
+                    memcpy(ow, o, sizeof(o));
+                    for (int64_t r = 0; r < nr; r++) { /* kernels.h's composition */
+                        float *sr = sw + r * LDS;
+                        int64_t nv = v0 + r / per < nk ? v0 + r / per : nk;
+                        if (nv <= 0) {
+                            for (int64_t k = 0; k < nk; k++) sr[k] = 0;
+                            continue;
+                        }
+                        const float tmax = lv->max_f32(sr, nv);
+                        for (int64_t k = nv; k < nk; k++) sr[k] = -INFINITY;
+                        if (!(tmax <= mw[r])) {
+                            if (mw[r] > -INFINITY) {
+                                const float alpha = expf(mw[r] - tmax);
+                                lw[r] *= alpha;
+                                for (int e = 0; e < N; e++) ow[r * LDO + e] *= alpha;
+                            }
+                            mw[r] = tmax;
+                        }
+                        lw[r] += lv->exp_sum(sr, mw[r], nk);
+                    }
+                    lv->softmax_rows(s, LDS, nr, per, nk, v0, m, l, o, LDO, N);
+                    CHECK(!memcmp(s, sw, sizeof(s)) && !memcmp(m, mw, sizeof(m)) && !memcmp(l, lw, sizeof(l)) &&
+                              !memcmp(o, ow, sizeof(o)),
+                          "%s softmax_rows nr=%lld per=%lld nk=%lld v0=%lld: not the composition", lv->name,
+                          (long long)nr, (long long)per, (long long)nk, (long long)v0);
+                }
+    ag_kernels_force(NULL);
 }
 
 static void test_exp_sum(const ag_kernel_level *lv, const ag_kernel_level *ref)
@@ -1069,6 +1124,8 @@ int main(int argc, char **argv)
         if (!lv->exp_sum || !lv->pv_f32 || !lv->max_f32) continue;
         test_exp_sum(lv, ref);
         test_max_f32(lv);
+        CHECK(lv->softmax_rows != NULL, "%s: softmax_rows missing", lv->name);
+        if (lv->softmax_rows) test_softmax_rows(lv);
         test_pv(lv);
         if (lv->qk_f16) test_qk_f16(lv);
         if (lv->qk_q8_0) test_qk_q8_0(lv);

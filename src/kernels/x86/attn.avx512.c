@@ -97,7 +97,7 @@ AG_INLINE __m512 exp512(__m512 d)
 
 AG_INLINE __mmask16 mask16(int64_t left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1); }
 
-static float exp_sum_avx512(float *x, float m, int64_t n)
+AG_INLINE float exp_sum_avx512(float *x, float m, int64_t n)
 {
     const __m512 vm = _mm512_set1_ps(m);
     __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
@@ -122,7 +122,7 @@ static float exp_sum_avx512(float *x, float m, int64_t n)
 
 /* ---- max_f32 ---- */
 
-static float max_f32_avx512(const float *x, int64_t n)
+AG_INLINE float max_f32_avx512(const float *x, int64_t n)
 {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     __m512 m0 = ninf, m1 = ninf;
@@ -133,6 +133,15 @@ static float max_f32_avx512(const float *x, int64_t n)
     }
     for (; i < n; i += 16) m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(ninf, mask16(n - i), x + i));
     return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+/* ---- softmax_rows ---- */
+
+/* kernels.h's composition, with this level's max_f32 and exp_sum inlined */
+static void softmax_rows_avx512(float *s, size_t lds, int64_t nr, int64_t per, int64_t nk, int64_t v0, float *m,
+                                float *l, float *o, size_t ldo, int64_t n)
+{
+    ag_softmax_rows_with(max_f32_avx512, exp_sum_avx512, s, lds, nr, per, nk, v0, m, l, o, ldo, n);
 }
 
 /* ---- silu_mul ---- */
@@ -1087,6 +1096,7 @@ void ag_kernels_setup_attn_avx512(ag_kernel_level *lv)
 {
     lv->exp_sum = exp_sum_avx512;
     lv->max_f32 = max_f32_avx512;
+    lv->softmax_rows = softmax_rows_avx512;
     lv->silu_mul = silu_mul_avx512;
     lv->pv_f32 = pv_f32_avx512;
     lv->qk_f16 = qk_f16_avx512;

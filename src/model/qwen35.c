@@ -591,19 +591,21 @@ static size_t act_row(int n) { return round_up((size_t)n * 292 / 256 + 64, 64); 
 static int proj_width(const qwen35 *q) { return max_i(q->Cc, 2 * q->H * q->Dh + 2 * q->Hkv * q->Dh); }
 static int gate_width(const qwen35 *q) { return max_i(q->Hv * q->Dv, q->H * q->Dh); }
 
-/* Floats of attq for batches of up to T tokens (0: none take that path). */
-static size_t attq_floats(const qwen35 *q, size_t T)
+/* Floats of attq for batches of up to T tokens (0: none take that path,
+ * which needs an f16 cache for K and V). */
+static size_t attq_floats(const qwen35 *q, const ag_context_params *cp, size_t T)
 {
     int group = q->H / q->Hkv;
-    return att_i16_shape(group, q->Dh, T) ? T * (size_t)q->H * att_q_row(q->Dh) / sizeof(float) + 16 : 0; /* + 64-byte alignment */
+    if (cp->type_k != AG_CACHE_F16 || cp->type_v != AG_CACHE_F16 || !att_i16_shape(group, q->Dh, T)) return 0;
+    return T * (size_t)q->H * att_q_row(q->Dh) / sizeof(float) + 16; /* + 64-byte alignment */
 }
 
 /* Floats of the block the mixer's buffers (proj, gate, y, ba, convhist,
  * attq) and, later in the layer, the FFN's two (T, f) buffers share. */
-static size_t mix_floats(const qwen35 *q, size_t T)
+static size_t mix_floats(const qwen35 *q, const ag_context_params *cp, size_t T)
 {
     size_t proj_w = (size_t)proj_width(q), gate_w = (size_t)gate_width(q);
-    size_t dn = T * 2 * (size_t)q->Hv + (size_t)q->Kc * q->Cc, at = attq_floats(q, T);
+    size_t dn = T * 2 * (size_t)q->Hv + (size_t)q->Kc * q->Cc, at = attq_floats(q, cp, T);
     size_t mixer = T * (proj_w + gate_w) + (dn > at ? dn : at);
     size_t ffn = 2 * T * (size_t)q->f;
     return mixer > ffn ? mixer : ffn;
@@ -616,7 +618,7 @@ static void qwen35_sizes(const qwen35 *q, const ag_context_params *cp, size_t kr
     z->kv = (size_t)q->n_attn * q->Hkv * n_ctx * (krow + vrow);
     z->rec = (size_t)q->n_rec * ((size_t)max_i(q->Kc - 1, 1) * q->Cc + (size_t)q->Hv * q->Dv * q->Dk) * sizeof(float);
     size_t per_tok = 2 * (size_t)q->d + 2 * half; /* x, u (= tmp), rope cos / sin */
-    z->scratch = (T * per_tok + mix_floats(q, T)) * sizeof(float) + nth * thread_scratch_bytes(q, T);
+    z->scratch = (T * per_tok + mix_floats(q, cp, T)) * sizeof(float) + nth * thread_scratch_bytes(q, T);
     /* ag_matmul's activation rows: at most 4 formats of d-wide rows at once
      * (the DeltaNet projections), or one of the other widths */
     size_t a = 4 * act_row(q->d);
@@ -700,13 +702,13 @@ static ag_status qwen35_ctx_init(ag_context *c)
         s->x = alloc_f(T, (size_t)q->d, &ok);
         s->u = alloc_f(T, (size_t)q->d, &ok);
         s->tmp = s->u;
-        s->mix = alloc_f(mix_floats(q, T), 1, &ok);
+        s->mix = alloc_f(mix_floats(q, &c->params, T), 1, &ok);
         if (ok) {
             s->proj = s->mix;
             s->gate = s->proj + T * (size_t)s->proj_w;
             s->ba = s->gate + T * (size_t)s->gate_w;
             s->convhist = s->ba + T * (size_t)(2 * q->Hv);
-            s->attq = attq_floats(q, T) ? (uint8_t *)(((uintptr_t)s->ba + 63) & ~(uintptr_t)63) : NULL;
+            s->attq = attq_floats(q, &c->params, T) ? (uint8_t *)(((uintptr_t)s->ba + 63) & ~(uintptr_t)63) : NULL;
             s->ffa = s->mix;
             s->ffb = s->mix + T * (size_t)q->f;
         }
@@ -1100,8 +1102,8 @@ static void attention(ag_context *c, const layer *l, int T, int32_t p0)
     }
     const ag_kernel_level *kl = ag_kernels();
     const int group = q->H / q->Hkv, nth = ag_pool_size(c->exec.pool);
-    if (s->tk_id == AG_TYPE_F16 && s->tv_id == AG_TYPE_F16 && kl->keys_i16 && kl->qk_i16 && kl->values_i16 &&
-        kl->pv_i16 && att_i16_shape(group, Dh, (size_t)T)) {
+    /* attq: there is one for an f16 cache (K and V) and batches this long */
+    if (s->attq && kl->keys_i16 && kl->qk_i16 && kl->values_i16 && kl->pv_i16 && att_i16_shape(group, Dh, (size_t)T)) {
         /* blocks of at most ATT_ROWS_I16 tokens, as even as the tokens
          * allow; chunks of blocks when KV heads alone leave threads idle */
         int nch = (nth + q->Hkv - 1) / q->Hkv, n_blocks = (T + ATT_ROWS_I16 - 1) / ATT_ROWS_I16;

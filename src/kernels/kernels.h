@@ -205,18 +205,21 @@ typedef struct ag_kernel_level {
     void (*silu_mul)(float *y, const float *g, const float *u, int64_t n);
 } ag_kernel_level;
 
+/* A function the kernels want inlined at every call (the ISA files'
+ * helpers, and the body below). */
+#if defined(__GNUC__)
+#define AG_INLINE static inline __attribute__((always_inline))
+#else
+#define AG_INLINE static inline
+#endif
+
 /* softmax_rows's body over a level's max_f32 and exp_sum: the reference
  * passes the active level's (calls through the table), a SIMD level its own
  * static ones (inlined into it, with nothing called per row). */
-#if defined(__GNUC__)
-#define AG_SOFTMAX_INLINE static inline __attribute__((always_inline))
-#else
-#define AG_SOFTMAX_INLINE static inline
-#endif
-AG_SOFTMAX_INLINE void ag_softmax_rows_with(float (*max_f32)(const float *, int64_t),
-                                            float (*exp_sum)(float *, float, int64_t), float *s, size_t lds,
-                                            int64_t nr, int64_t per, int64_t nk, int64_t v0, float *m, float *l,
-                                            float *o, size_t ldo, int64_t n)
+AG_INLINE void ag_softmax_rows_with(float (*max_f32)(const float *, int64_t),
+                                    float (*exp_sum)(float *, float, int64_t), float *s, size_t lds, int64_t nr,
+                                    int64_t per, int64_t nk, int64_t v0, float *m, float *l, float *o, size_t ldo,
+                                    int64_t n)
 {
     for (int64_t r = 0; r < nr; r++) {
         float *sr = s + (size_t)r * lds;

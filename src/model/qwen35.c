@@ -605,8 +605,8 @@ static size_t attq_floats(const qwen35 *q, const ag_context_params *cp, size_t T
 static size_t mix_floats(const qwen35 *q, const ag_context_params *cp, size_t T)
 {
     size_t proj_w = (size_t)proj_width(q), gate_w = (size_t)gate_width(q);
-    size_t dn = T * 2 * (size_t)q->Hv + (size_t)q->Kc * q->Cc, at = attq_floats(q, cp, T);
-    size_t mixer = T * (proj_w + gate_w) + (dn > at ? dn : at);
+    size_t rec = T * 2 * (size_t)q->Hv + (size_t)q->Kc * q->Cc, at = attq_floats(q, cp, T); /* ba + convhist | attq */
+    size_t mixer = T * (proj_w + gate_w) + (rec > at ? rec : at);
     size_t ffn = 2 * T * (size_t)q->f;
     return mixer > ffn ? mixer : ffn;
 }

@@ -52,8 +52,6 @@
 #error "the arm64 kernels read little-endian block fields through vector loads"
 #endif
 
-#define AG_INLINE static inline __attribute__((always_inline))
-
 /* ---- scalar fields ---- */
 
 AG_INLINE float arm_f16(const uint8_t *p)

@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define AG_INLINE static inline __attribute__((always_inline))
 /* round to nearest even whatever MXCSR says (an immediate: a macro, not a variable) */
 #define X86_RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
